@@ -1,0 +1,23 @@
+/**
+ * Jest runs the TypeScript sources through @swc/jest. Nest 12 ships ES modules only, so
+ * node_modules/@nestjs is transformed too.
+ */
+const swc = {
+  jsc: {
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    target: 'es2022',
+  },
+  module: { type: 'commonjs' },
+};
+
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.spec.ts'],
+  transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/test/nest11/node_modules/'],
+  testTimeout: 30000,
+  maxWorkers: 2,
+};

@@ -1,0 +1,208 @@
+import iroh = require('../iroh/binding');
+import { FrameStream } from '../iroh';
+import {
+  EncodedPayload,
+  ErrorCode,
+  Frame,
+  FrameType,
+  OversizedFrame,
+  ProtocolError,
+  ReplyMessage,
+  decodeGoAway,
+  errorCodeName,
+  isFinalReply,
+  messageTooLargeMessage,
+} from '../protocol';
+import { IrohClientError, IrohClientErrorCode } from './client-errors';
+
+export type ReplyCallback = (message: ReplyMessage) => void;
+
+interface PendingRequest {
+  callback: ReplyCallback;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Request ids stay below 2^31 so their varints stay short; 0 is reserved for events. */
+const MAX_REQUEST_ID = 0x7fffffff;
+
+export interface ClientChannelHost {
+  readonly maxMessageSize: number;
+  /** Decodes a reply frame (RESPONSE, DATA, END, ERROR) into a reply message. */
+  decodeReply(frame: Frame): ReplyMessage;
+  /** The channel can no longer be used; every pending request has been failed. */
+  onChannelClosed(channel: ClientChannel, error: IrohClientError): void;
+}
+
+/**
+ * The client's stream to a server: assigns request ids, routes replies to their callbacks,
+ * sends cancellations, and fails every pending request when the stream ends.
+ */
+export class ClientChannel {
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly stream: FrameStream;
+  private nextId = 1;
+  private closedWith: IrohClientError | null = null;
+
+  constructor(
+    bi: iroh.BiStream,
+    private readonly host: ClientChannelHost,
+  ) {
+    this.stream = new FrameStream(bi, host.maxMessageSize, {
+      onFrame: frame => this.onFrame(frame),
+      onOversized: frame => this.onOversized(frame),
+      onProtocolError: error => this.fail(protocolFailure(error)),
+      onClosed: error =>
+        this.fail(
+          new IrohClientError(
+            IrohClientErrorCode.CONNECTION_LOST,
+            error ? `Connection lost: ${error.message}` : 'Connection closed by the server',
+          ),
+        ),
+    }).start();
+  }
+
+  get isClosed(): boolean {
+    return this.closedWith !== null;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends a request; replies go to `callback`. Returns the teardown Nest calls on
+   * unsubscribe, which cancels the request on the server if it is still running.
+   */
+  request(payload: EncodedPayload, callback: ReplyCallback, timeoutMs: number): () => void {
+    if (this.closedWith) {
+      callback({ err: this.closedWith, isDisposed: true });
+      return noop;
+    }
+    const id = this.allocateId();
+    const entry: PendingRequest = { callback, timer: null };
+    if (timeoutMs > 0) {
+      entry.timer = setTimeout(() => {
+        if (this.pending.get(id) !== entry) return;
+        this.pending.delete(id);
+        this.stream.writer.write(FrameType.CANCEL, id, null);
+        callback({
+          err: new IrohClientError(IrohClientErrorCode.TIMEOUT, `No reply within ${timeoutMs} ms`),
+          isDisposed: true,
+        });
+      }, timeoutMs);
+    }
+    this.pending.set(id, entry);
+    this.stream.writer.write(FrameType.REQUEST, id, payload.bytes, payload.flags);
+    return () => {
+      if (this.pending.get(id) !== entry) return;
+      this.pending.delete(id);
+      if (entry.timer) clearTimeout(entry.timer);
+      this.stream.writer.write(FrameType.CANCEL, id, null);
+    };
+  }
+
+  /** Sends an event; resolves once it is handed to the connection. */
+  event(payload: EncodedPayload): Promise<void> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    this.stream.writer.write(FrameType.EVENT, 0, payload.bytes, payload.flags);
+    return this.stream.writer.flushed();
+  }
+
+  /** Fails what is pending with `error` and finishes the stream. */
+  close(error: IrohClientError): void {
+    this.fail(error);
+  }
+
+  private allocateId(): number {
+    let id = this.nextId;
+    while (this.pending.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.RESPONSE:
+      case FrameType.DATA:
+      case FrameType.END:
+      case FrameType.ERROR:
+        return this.onReply(frame);
+      case FrameType.PING:
+        this.stream.writer.write(FrameType.PONG, frame.id, null);
+        return;
+      case FrameType.PONG:
+        return;
+      case FrameType.GOAWAY: {
+        const { code, reason } = decodeGoAway(frame.payload);
+        const kind = code === ErrorCode.GOING_AWAY || code === ErrorCode.NO_ERROR
+          ? IrohClientErrorCode.CONNECTION_LOST
+          : IrohClientErrorCode.PROTOCOL_ERROR;
+        this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));
+        return;
+      }
+      default:
+        this.fail(
+          protocolFailure(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unexpected frame type ${frame.type} from server`)),
+        );
+    }
+  }
+
+  private onReply(frame: Frame): void {
+    const entry = this.pending.get(frame.id);
+    if (!entry) return; // cancelled or timed out: late replies are dropped
+    const final = isFinalReply(frame.type);
+    if (final) {
+      this.pending.delete(frame.id);
+      if (entry.timer) clearTimeout(entry.timer);
+    }
+    let message: ReplyMessage;
+    try {
+      message = this.host.decodeReply(frame);
+    } catch (err) {
+      if (!final) {
+        this.pending.delete(frame.id);
+        if (entry.timer) clearTimeout(entry.timer);
+        this.stream.writer.write(FrameType.CANCEL, frame.id, null);
+      }
+      message = {
+        err: new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`),
+        isDisposed: true,
+      };
+    }
+    entry.callback(message);
+  }
+
+  private onOversized(frame: OversizedFrame): void {
+    const entry = this.pending.get(frame.id);
+    if (!entry) return;
+    this.pending.delete(frame.id);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (!isFinalReply(frame.type)) this.stream.writer.write(FrameType.CANCEL, frame.id, null);
+    entry.callback({
+      err: new IrohClientError(
+        IrohClientErrorCode.MESSAGE_TOO_LARGE,
+        `Reply refused: ${messageTooLargeMessage(frame.length, this.host.maxMessageSize)}`,
+      ),
+      isDisposed: true,
+    });
+  }
+
+  private fail(error: IrohClientError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of pending) {
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.callback({ err: error, isDisposed: true });
+    }
+    void this.stream.finish();
+    this.host.onChannelClosed(this, error);
+  }
+}
+
+function protocolFailure(error: ProtocolError): IrohClientError {
+  return new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Protocol error (${error.codeName}): ${error.message}`);
+}
+
+function noop(): void {}

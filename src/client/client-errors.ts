@@ -1,0 +1,26 @@
+/** Why a request failed on the client's side of the transport. */
+export enum IrohClientErrorCode {
+  /** The connection to the server was lost or closed before the reply came. */
+  CONNECTION_LOST = 'CONNECTION_LOST',
+  /** The client was closed with the request in flight. */
+  CLIENT_CLOSED = 'CLIENT_CLOSED',
+  /** No reply within the client's `timeout`. */
+  TIMEOUT = 'TIMEOUT',
+  /** The message is larger than `maxMessageSize`. */
+  MESSAGE_TOO_LARGE = 'MESSAGE_TOO_LARGE',
+  /** The request could not be encoded (for example a circular structure). */
+  SERIALIZATION_FAILED = 'SERIALIZATION_FAILED',
+  /** The server broke the protocol. */
+  PROTOCOL_ERROR = 'PROTOCOL_ERROR',
+}
+
+/** The error a `ClientIroh` Observable fails with when the transport, not the handler, failed. */
+export class IrohClientError extends Error {
+  constructor(
+    readonly code: IrohClientErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IrohClientError';
+  }
+}

@@ -1,0 +1,236 @@
+import { Logger } from '@nestjs/common';
+import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import { EventEmitter } from 'events';
+import iroh = require('../iroh/binding');
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  IrohError,
+  alpnBytes,
+  bindEndpoint,
+  bindingErrorMessage,
+  closeConnection,
+  connectWithTimeout,
+  parsePeer,
+} from '../iroh';
+import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
+import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
+import { resolveProtocolOptions } from '../interfaces/protocol-options';
+import {
+  EncodedPayload,
+  ErrorCode,
+  Frame,
+  FrameFlag,
+  FrameType,
+  ReplyMessage,
+  decodeFrameValue,
+  decodeReplyMessage,
+  encodeEnvelope,
+  encodeRequestMessage,
+  messageTooLargeMessage,
+} from '../protocol';
+import { ClientChannel, ClientChannelHost } from './client-channel';
+import { IrohClientError, IrohClientErrorCode } from './client-errors';
+
+interface ActiveConnection {
+  connection: iroh.Connection;
+  channel: ClientChannel;
+}
+
+/**
+ * A Nest `ClientProxy` that talks to an {@link IrohServer} over iroh. One QUIC connection
+ * (and one multiplexed stream) per client, shared by all requests and events.
+ */
+export class ClientIroh extends ClientProxy<IrohEvents, string> implements ClientChannelHost {
+  protected readonly logger = new Logger(ClientIroh.name);
+  readonly maxMessageSize: number;
+  private readonly compressionThreshold: number;
+  private readonly alpn: number[];
+  private readonly timeout: number;
+  private readonly connectTimeout: number;
+  private readonly customSerializer: boolean;
+  private readonly customDeserializer: boolean;
+  private readonly emitter = new EventEmitter();
+  private endpoint: iroh.Endpoint | null = null;
+  private active: ActiveConnection | null = null;
+  private connectionPromise: Promise<ActiveConnection> | null = null;
+
+  constructor(private readonly options: ClientIrohOptions) {
+    super();
+    if (!options || typeof options.peer !== 'string') {
+      throw new IrohError('ClientIroh needs options.peer: the server\'s endpoint ticket or endpoint id');
+    }
+    const protocol = resolveProtocolOptions(options);
+    this.maxMessageSize = protocol.maxMessageSize;
+    this.compressionThreshold = protocol.compressionThreshold;
+    this.alpn = alpnBytes(options.alpn);
+    this.timeout = nonNegative(options.timeout, 0, 'timeout');
+    this.connectTimeout = nonNegative(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout');
+    this.customSerializer = options.serializer !== undefined;
+    this.customDeserializer = options.deserializer !== undefined;
+    this.initializeSerializer(options);
+    this.initializeDeserializer(options);
+    this.emitter.on(IrohEventsMap.ERROR, () => undefined);
+  }
+
+  /** The endpoint id of this client (available once connected). */
+  get endpointId(): string {
+    return this.unwrap<iroh.Endpoint>().id().toString();
+  }
+
+  /** Connects (once); later calls share the same connection until it is lost or closed. */
+  async connect(): Promise<void> {
+    if (this.active && !this.active.channel.isClosed) return;
+    if (!this.connectionPromise) {
+      this._status$.next(IrohStatus.CONNECTING);
+      this.connectionPromise = this.openConnection().catch(err => {
+        this.connectionPromise = null;
+        this._status$.next(IrohStatus.DISCONNECTED);
+        this.emitter.emit(IrohEventsMap.ERROR, err);
+        throw err;
+      });
+    }
+    await this.connectionPromise;
+  }
+
+  /** Closes the connection; in-flight requests fail. A later `send()` connects again. */
+  async close(): Promise<void> {
+    const active = this.active;
+    const endpoint = this.endpoint;
+    this.active = null;
+    this.endpoint = null;
+    this.connectionPromise = null;
+    if (active) {
+      active.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed'));
+      closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
+    }
+    if (endpoint) {
+      try {
+        await endpoint.close();
+      } catch (err) {
+        this.logger.warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+      }
+    }
+    this._status$.next(IrohStatus.DISCONNECTED);
+    this.emitter.emit(IrohEventsMap.CLOSE);
+  }
+
+  /** The iroh `Endpoint` this client dials from. */
+  unwrap<T = iroh.Endpoint>(): T {
+    if (!this.endpoint) {
+      throw new Error('Not initialized. Please call the "connect" method first.');
+    }
+    return this.endpoint as T;
+  }
+
+  on<EventKey extends keyof IrohEvents = keyof IrohEvents, EventCallback extends IrohEvents[EventKey] = IrohEvents[EventKey]>(
+    event: EventKey,
+    callback: EventCallback,
+  ): void {
+    this.emitter.on(event as string, callback as (...args: any[]) => void);
+  }
+
+  protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
+    const channel = this.active?.channel;
+    if (!channel) {
+      callback({ err: new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected'), isDisposed: true });
+      return () => undefined;
+    }
+    let payload: EncodedPayload;
+    try {
+      payload = this.encodePacket(packet);
+    } catch (err) {
+      callback({ err, isDisposed: true });
+      return () => undefined;
+    }
+    return channel.request(payload, callback as (message: ReplyMessage) => void, this.timeout);
+  }
+
+  protected async dispatchEvent<T = any>(packet: ReadPacket & { metadata?: unknown }): Promise<T> {
+    const channel = this.active?.channel;
+    if (!channel) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
+    await channel.event(this.encodePacket(packet));
+    return undefined as T;
+  }
+
+  decodeReply(frame: Frame): ReplyMessage {
+    if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
+      return decodeReplyMessage(frame, this.maxMessageSize);
+    }
+    const raw = frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
+    const message = this.deserializer.deserialize(raw) as ReplyMessage;
+    // The frame type, not the payload, says whether the request is over.
+    return { ...message, isDisposed: message.isDisposed || frame.type !== FrameType.DATA };
+  }
+
+  onChannelClosed(channel: ClientChannel, error: IrohClientError): void {
+    if (this.active?.channel !== channel) return;
+    const { connection } = this.active;
+    this.active = null;
+    this.connectionPromise = null;
+    closeConnection(connection, ErrorCode.NO_ERROR, 'stream closed');
+    this._status$.next(IrohStatus.DISCONNECTED);
+    this.emitter.emit(IrohEventsMap.DISCONNECT, error.message);
+  }
+
+  private encodePacket(packet: ReadPacket & { metadata?: unknown }): EncodedPayload {
+    const pattern = this.normalizePattern(packet.pattern);
+    let payload: EncodedPayload;
+    try {
+      payload = this.customSerializer
+        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
+        : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
+    } catch (err) {
+      throw new IrohClientError(
+        IrohClientErrorCode.SERIALIZATION_FAILED,
+        `Message could not be serialized: ${(err as Error).message}`,
+      );
+    }
+    if (payload.bytes.length > this.maxMessageSize) {
+      throw new IrohClientError(
+        IrohClientErrorCode.MESSAGE_TOO_LARGE,
+        messageTooLargeMessage(payload.bytes.length, this.maxMessageSize),
+      );
+    }
+    return payload;
+  }
+
+  private async openConnection(): Promise<ActiveConnection> {
+    const addr = parsePeer(this.options.peer);
+    if (!this.endpoint) this.endpoint = await bindEndpoint(this.options);
+    const endpoint = this.endpoint;
+    const connection = await connectWithTimeout(endpoint, addr, this.alpn, this.connectTimeout);
+    let bi: iroh.BiStream;
+    try {
+      bi = await connection.openBi();
+    } catch (err) {
+      closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
+      throw IrohError.from('cannot open a stream to the server', err);
+    }
+    if (this.endpoint !== endpoint) {
+      // close() ran meanwhile.
+      closeConnection(connection, ErrorCode.NO_ERROR, 'client closed');
+      throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
+    }
+    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this) };
+    this.active = active;
+    connection.closed().then(
+      reason => this.onConnectionClosed(active, reason),
+      err => this.onConnectionClosed(active, bindingErrorMessage(err)),
+    );
+    this._status$.next(IrohStatus.CONNECTED);
+    this.emitter.emit(IrohEventsMap.CONNECT);
+    return active;
+  }
+
+  private onConnectionClosed(active: ActiveConnection, reason: string): void {
+    active.channel.close(new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Connection lost: ${reason}`));
+  }
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${name} must be a number of milliseconds, 0 or more (got ${value})`);
+  }
+  return value;
+}

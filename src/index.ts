@@ -1,0 +1,12 @@
+export { IrohServer, IROH_TRANSPORT, NO_MESSAGE_HANDLER } from './server/iroh-server';
+export { ClientIroh } from './client/client-iroh';
+export { IrohClientError, IrohClientErrorCode } from './client/client-errors';
+export { IrohContext, IrohContextArgs } from './context/iroh.context';
+export { IrohServerOptions, ClientIrohOptions, IrohProtocolOptions } from './interfaces/iroh-options.interface';
+export { IrohStatus, IrohEventsMap, IrohEvents } from './interfaces/iroh-events.interface';
+export { IrohEndpointOptions, RelayModeOption, DEFAULT_ALPN, DEFAULT_CONNECT_TIMEOUT } from './iroh/endpoint';
+export { IrohError } from './iroh/errors';
+export { SecretKeyError, generateSecretKey, endpointIdOf, loadOrCreateKeyFile } from './iroh/keys';
+export { InvalidPeerError } from './iroh/ticket';
+export { ErrorCode, PROTOCOL_VERSION } from './protocol/frames';
+export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_COMPRESSION_THRESHOLD } from './protocol/limits';

@@ -1,0 +1,34 @@
+/** Status values of {@link IrohServer} and {@link ClientIroh}, as `TcpStatus` has them. */
+export enum IrohStatus {
+  DISCONNECTED = 'disconnected',
+  CONNECTING = 'connecting',
+  CONNECTED = 'connected',
+}
+
+/** Events of {@link IrohServer} and {@link ClientIroh}, for `on()`. */
+export enum IrohEventsMap {
+  /** Client: the connection to the peer is up. */
+  CONNECT = 'connect',
+  /** Client: the connection to the peer was lost or closed. */
+  DISCONNECT = 'disconnect',
+  /** Server: the endpoint is bound and accepting. */
+  LISTENING = 'listening',
+  /** Server: a peer connected; the callback gets its endpoint id. */
+  PEER_CONNECT = 'peer:connect',
+  /** Server: a peer's connection ended; the callback gets its endpoint id and the reason. */
+  PEER_DISCONNECT = 'peer:disconnect',
+  /** Either: a transport error (the callback gets the Error). */
+  ERROR = 'error',
+  /** Either: closed by `close()`. */
+  CLOSE = 'close',
+}
+
+export type IrohEvents = {
+  connect: () => void;
+  disconnect: (reason: string) => void;
+  listening: () => void;
+  'peer:connect': (endpointId: string) => void;
+  'peer:disconnect': (endpointId: string, reason: string) => void;
+  error: (error: Error) => void;
+  close: () => void;
+};

@@ -1,0 +1,38 @@
+import type { Deserializer, Serializer } from '@nestjs/microservices';
+import type { IrohEndpointOptions } from '../iroh/endpoint';
+
+/** Protocol options both sides take. */
+export interface IrohProtocolOptions {
+  /**
+   * Largest message accepted or sent, in bytes (default 16 MiB). A larger message is refused
+   * with a clear error on both sides, judged by its length header before it is read.
+   */
+  maxMessageSize?: number;
+  /**
+   * Messages of at least this many bytes are DEFLATE-compressed when that makes them
+   * smaller (default 1024; 0 turns compression off).
+   */
+  compressionThreshold?: number;
+}
+
+/** Options of {@link IrohServer}. */
+export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOptions {
+  /** Serializes outgoing responses (default: the transport's own compact encoding). */
+  serializer?: Serializer;
+  /** Deserializes incoming requests and events (default: the transport's own encoding). */
+  deserializer?: Deserializer;
+}
+
+/** Options of {@link ClientIroh}. */
+export interface ClientIrohOptions extends IrohEndpointOptions, IrohProtocolOptions {
+  /** The server: its endpoint ticket (`endpoint…`), or its endpoint id when discovery can find it. */
+  peer: string;
+  /** Milliseconds after which a request without a reply errors (default: none). */
+  timeout?: number;
+  /** Milliseconds to wait for the connection to be established (default 10 000). */
+  connectTimeout?: number;
+  /** Serializes outgoing requests and events (default: the transport's own compact encoding). */
+  serializer?: Serializer;
+  /** Deserializes incoming responses (default: the transport's own encoding). */
+  deserializer?: Deserializer;
+}

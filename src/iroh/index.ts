@@ -1,0 +1,6 @@
+export * from './endpoint';
+export * from './errors';
+export * from './keys';
+export * from './ticket';
+export * from './bytes';
+export * from './frame-stream';

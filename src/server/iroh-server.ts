@@ -1,0 +1,333 @@
+import { Logger, LoggerService } from '@nestjs/common';
+import { CustomTransportStrategy, ReadPacket, Server } from '@nestjs/microservices';
+import { EventEmitter } from 'events';
+import { Observable, finalize } from 'rxjs';
+import { IrohContext } from '../context/iroh.context';
+import iroh = require('../iroh/binding');
+import { IrohError, alpnBytes, bindEndpoint, bindingErrorMessage, closeConnection, ticketOf } from '../iroh';
+import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
+import { IrohServerOptions } from '../interfaces/iroh-options.interface';
+import { resolveProtocolOptions } from '../interfaces/protocol-options';
+import {
+  DecodedRequest,
+  ErrorCode,
+  Frame,
+  FrameType,
+  ProtocolError,
+  ReplyMessage,
+  decodeRequestMessage,
+  encodeEnvelope,
+  encodeReplyMessage,
+  isFinalReply,
+  messageTooLargeMessage,
+  replyFrameType,
+} from '../protocol';
+import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue } from './server-channel';
+
+/** Identifies the iroh transport, e.g. `@MessagePattern('sum', IROH_TRANSPORT)` for iroh only. */
+export const IROH_TRANSPORT = Symbol.for('nestjs-iroh');
+
+/** Nest's own reply to a request no handler matches (the TCP transport's wording). */
+export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
+
+/** A request or event as handed to Nest. */
+interface InboundPacket {
+  pattern: any;
+  data: unknown;
+  metadata?: unknown;
+  id?: number;
+}
+
+type MessageHandlerFn = ((data: unknown, ctx: IrohContext) => Promise<unknown>) & { isEventHandler?: boolean };
+
+interface PeerConnection {
+  connection: iroh.Connection;
+  remoteEndpointId: string;
+  channels: Set<ServerChannel>;
+}
+
+/** Nest 12 dispatches through `handleRequest`, which runs the processing hooks. */
+const hasHandleRequest = typeof (Server.prototype as any).handleRequest === 'function';
+
+/**
+ * A Nest microservice transport over iroh. Use it as the `strategy` of
+ * `NestFactory.createMicroservice` or `app.connectMicroservice`; after `listen()`,
+ * `endpointId` and `ticket` tell clients how to reach it.
+ */
+export class IrohServer extends Server<IrohEvents, IrohStatus> implements CustomTransportStrategy, ServerChannelHost {
+  override readonly transportId = IROH_TRANSPORT;
+  override readonly logger: LoggerService = new Logger(IrohServer.name);
+  readonly maxMessageSize: number;
+  private readonly compressionThreshold: number;
+  private readonly alpn: number[];
+  private readonly customSerializer: boolean;
+  private readonly customDeserializer: boolean;
+  private readonly emitter = new EventEmitter();
+  private readonly peers = new Set<PeerConnection>();
+  private endpoint: iroh.Endpoint | null = null;
+  private closing = false;
+
+  constructor(private readonly options: IrohServerOptions = {}) {
+    super();
+    const protocol = resolveProtocolOptions(options);
+    this.maxMessageSize = protocol.maxMessageSize;
+    this.compressionThreshold = protocol.compressionThreshold;
+    this.alpn = alpnBytes(options.alpn);
+    this.customSerializer = options.serializer !== undefined;
+    this.customDeserializer = options.deserializer !== undefined;
+    this.initializeSerializer(options);
+    this.initializeDeserializer(options);
+    // An 'error' event without listeners would throw.
+    this.emitter.on(IrohEventsMap.ERROR, () => undefined);
+  }
+
+  /** This server's endpoint id (hex public key). Available once listening. */
+  get endpointId(): string {
+    return this.requireEndpoint().id().toString();
+  }
+
+  /** An endpoint ticket with this server's id, direct addresses and relay. Available once listening. */
+  get ticket(): string {
+    return ticketOf(this.requireEndpoint());
+  }
+
+  /** Endpoint ids of the peers connected now. */
+  get connectedPeers(): string[] {
+    return [...this.peers].map(p => p.remoteEndpointId);
+  }
+
+  async listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
+    this.closing = false;
+    this._status$.next(IrohStatus.CONNECTING);
+    let endpoint: iroh.Endpoint;
+    try {
+      endpoint = await bindEndpoint(this.options, this.alpn);
+    } catch (err) {
+      this._status$.next(IrohStatus.DISCONNECTED);
+      return callback(err);
+    }
+    this.endpoint = endpoint;
+    this._status$.next(IrohStatus.CONNECTED);
+    this.emitter.emit(IrohEventsMap.LISTENING);
+    void this.acceptLoop(endpoint);
+    callback();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const endpoint = this.endpoint;
+    this.endpoint = null;
+    for (const peer of this.peers) {
+      for (const channel of peer.channels) channel.close();
+      closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
+    }
+    this.peers.clear();
+    if (endpoint) {
+      try {
+        await endpoint.close();
+      } catch (err) {
+        this.logger.warn?.(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+      }
+      this._status$.next(IrohStatus.DISCONNECTED);
+      this.emitter.emit(IrohEventsMap.CLOSE);
+    }
+  }
+
+  /** The iroh `Endpoint` this server listens on. */
+  unwrap<T = iroh.Endpoint>(): T {
+    return this.requireEndpoint() as T;
+  }
+
+  on<EventKey extends keyof IrohEvents = keyof IrohEvents, EventCallback extends IrohEvents[EventKey] = IrohEvents[EventKey]>(
+    event: EventKey,
+    callback: EventCallback,
+  ): void {
+    this.emitter.on(event as string, callback as (...args: any[]) => void);
+  }
+
+  private requireEndpoint(): iroh.Endpoint {
+    if (!this.endpoint) {
+      throw new IrohError('IrohServer is not listening: call app.listen() (or startAllMicroservices()) first');
+    }
+    return this.endpoint;
+  }
+
+  private async acceptLoop(endpoint: iroh.Endpoint): Promise<void> {
+    for (;;) {
+      let incoming: iroh.Incoming | null;
+      try {
+        incoming = await endpoint.acceptNext();
+      } catch {
+        return;
+      }
+      if (!incoming || this.closing) return;
+      void this.acceptConnection(incoming);
+    }
+  }
+
+  private async acceptConnection(incoming: iroh.Incoming): Promise<void> {
+    let connection: iroh.Connection;
+    try {
+      connection = await (await incoming.accept()).connect();
+    } catch (err) {
+      this.logger.debug?.(`Incoming connection failed: ${bindingErrorMessage(err)}`);
+      return;
+    }
+    if (this.closing) {
+      closeConnection(connection, ErrorCode.GOING_AWAY, 'server shutting down');
+      return;
+    }
+    const peer: PeerConnection = {
+      connection,
+      remoteEndpointId: connection.remoteId().toString(),
+      channels: new Set(),
+    };
+    this.peers.add(peer);
+    this.emitter.emit(IrohEventsMap.PEER_CONNECT, peer.remoteEndpointId);
+    connection.closed().then(
+      reason => this.onPeerClosed(peer, reason),
+      err => this.onPeerClosed(peer, bindingErrorMessage(err)),
+    );
+    for (;;) {
+      let bi: iroh.BiStream;
+      try {
+        bi = await connection.acceptBi();
+      } catch {
+        return;
+      }
+      const channel = new ServerChannel(bi, connection, peer.remoteEndpointId, this);
+      peer.channels.add(channel);
+      channel.start();
+    }
+  }
+
+  private onPeerClosed(peer: PeerConnection, reason: string): void {
+    if (!this.peers.delete(peer)) return;
+    for (const channel of peer.channels) channel.close();
+    peer.channels.clear();
+    this.emitter.emit(IrohEventsMap.PEER_DISCONNECT, peer.remoteEndpointId, reason);
+  }
+
+  onChannelClosed(channel: ServerChannel): void {
+    for (const peer of this.peers) peer.channels.delete(channel);
+  }
+
+  onRequest(channel: ServerChannel, frame: Frame): void {
+    const request = channel.beginRequest(frame.id);
+    if (!request) return;
+    this.handleIncomingRequest(channel, frame, request).catch(err => {
+      this.logger.error(`Request ${frame.id} from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`);
+      this.reply(channel, frame.id, request, { err: transportErrorValue(ErrorCode.INTERNAL_ERROR, errorMessage(err)) });
+    });
+  }
+
+  onEvent(channel: ServerChannel, frame: Frame): void {
+    this.handleIncomingEvent(channel, frame).catch(err =>
+      this.logger.error(`Event from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`),
+    );
+  }
+
+  private async handleIncomingRequest(channel: ServerChannel, frame: Frame, request: InflightRequest): Promise<void> {
+    const id = frame.id;
+    const packet = await this.readPacket(channel, frame);
+    if (!packet) return;
+    const pattern = this.getPatternAsString(packet.pattern);
+    const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, id]);
+    const handler = (this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern)) as MessageHandlerFn | null;
+    if (!handler) {
+      this.reply(channel, id, request, { err: NO_MESSAGE_HANDLER, isDisposed: true });
+      return;
+    }
+    const respond = (message: ReplyMessage) => this.reply(channel, id, request, message);
+    const produce = async (): Promise<Observable<unknown>> =>
+      cancellable(this.transformToObservable(await handler(packet.data, context)), request);
+    if (request.cancelled) return;
+    if (hasHandleRequest) {
+      await (this as any).handleRequest(context, produce, respond);
+      return;
+    }
+    // Nest 11: the processing hooks around `send`, as its TCP transport runs them.
+    await this.onProcessingStartHook(this.transportId as any, context, async () => {
+      const response$ = await produce();
+      this.send(
+        response$.pipe(finalize(() => this.onProcessingEndHook?.(this.transportId as any, context))),
+        respond as any,
+      );
+    });
+  }
+
+  private async handleIncomingEvent(channel: ServerChannel, frame: Frame): Promise<void> {
+    const packet = await this.readPacket(channel, frame);
+    if (!packet) return;
+    const pattern = this.getPatternAsString(packet.pattern);
+    const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, 0]);
+    await this.handleEvent(pattern, packet as ReadPacket, context);
+  }
+
+  /** Decodes a REQUEST or EVENT frame into a Nest packet; on failure replies or logs, returns null. */
+  private async readPacket(channel: ServerChannel, frame: Frame): Promise<InboundPacket | null> {
+    let decoded: DecodedRequest;
+    try {
+      decoded = decodeRequestMessage(frame, this.maxMessageSize);
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : ErrorCode.MALFORMED_PAYLOAD;
+      const message = `Malformed ${frame.type === FrameType.EVENT ? 'event' : 'request'}: ${errorMessage(err)}`;
+      this.logger.warn?.(`${message} (from ${channel.remoteEndpointId})`);
+      if (frame.type === FrameType.REQUEST) channel.writeTransportError(frame.id, code, message);
+      return null;
+    }
+    const id = frame.type === FrameType.REQUEST ? frame.id : undefined;
+    if (!decoded.envelope && !this.customDeserializer) {
+      const { pattern, data, metadata } = decoded.body;
+      return { pattern, data, metadata, id };
+    }
+    const raw = decoded.envelope ? decoded.value : { ...decoded.body, id };
+    const packet = await this.deserializer.deserialize(raw as any);
+    return packet as InboundPacket;
+  }
+
+  /** Writes one reply message of request `id` (values, errors and completion as Nest's `send` produces them). */
+  private reply(channel: ServerChannel, id: number, request: InflightRequest, message: ReplyMessage): void {
+    if (request.cancelled || !channel.inflight.has(id)) return;
+    let type = replyFrameType(message);
+    let payload;
+    try {
+      payload = this.customSerializer
+        ? encodeEnvelope(this.serializer.serialize({ ...message, id: String(id) }), this.compressionThreshold)
+        : encodeReplyMessage(message, this.compressionThreshold);
+    } catch (err) {
+      this.failRequest(channel, id, request, ErrorCode.INTERNAL_ERROR, `Reply could not be serialized: ${errorMessage(err)}`);
+      return;
+    }
+    if (payload.bytes.length > this.maxMessageSize) {
+      this.failRequest(channel, id, request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(payload.bytes.length, this.maxMessageSize)}`);
+      return;
+    }
+    channel.write(type, id, payload.bytes, payload.flags);
+    if (isFinalReply(type)) channel.endRequest(id);
+  }
+
+  private failRequest(channel: ServerChannel, id: number, request: InflightRequest, code: ErrorCode, message: string): void {
+    this.logger.error(`Request ${id} from ${channel.remoteEndpointId}: ${message}`);
+    channel.writeTransportError(id, code, message);
+    request.cancelled = true;
+    request.cancel?.();
+  }
+}
+
+/** Wraps the handler's Observable so that a CANCEL frame unsubscribes it (its `finalize` runs). */
+function cancellable<T>(source$: Observable<T>, request: InflightRequest): Observable<T> {
+  return new Observable<T>(subscriber => {
+    const subscription = source$.subscribe(subscriber);
+    request.cancel = () => {
+      subscription.unsubscribe();
+      subscriber.complete();
+    };
+    if (request.cancelled) request.cancel();
+    return subscription;
+  });
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,176 @@
+import type { LoggerService } from '@nestjs/common';
+import iroh = require('../iroh/binding');
+import { FrameStream, closeConnection } from '../iroh';
+import {
+  ErrorCode,
+  Frame,
+  FrameType,
+  OversizedFrame,
+  ProtocolError,
+  encodeGoAway,
+  errorCodeName,
+  frameTypeName,
+  messageTooLargeMessage,
+} from '../protocol';
+
+/** A request being handled: cancelling it unsubscribes the handler's Observable. */
+export interface InflightRequest {
+  cancelled: boolean;
+  cancel: (() => void) | null;
+}
+
+/** What a channel asks of the server that owns it. */
+export interface ServerChannelHost {
+  readonly maxMessageSize: number;
+  readonly logger: LoggerService;
+  onRequest(channel: ServerChannel, frame: Frame): void;
+  onEvent(channel: ServerChannel, frame: Frame): void;
+  onChannelClosed(channel: ServerChannel): void;
+}
+
+/** The error value sent to a client when the transport itself fails a request. */
+export function transportErrorValue(code: ErrorCode, message: string) {
+  return { status: 'error', code: errorCodeName(code), message };
+}
+
+/**
+ * One client stream on the server: routes incoming frames, tracks the requests in flight
+ * on it, and writes their replies.
+ */
+export class ServerChannel {
+  readonly inflight = new Map<number, InflightRequest>();
+  private readonly stream: FrameStream;
+  /** The client finished its side: reply to what is in flight, then finish ours. */
+  private peerFinished = false;
+
+  constructor(
+    bi: iroh.BiStream,
+    readonly connection: iroh.Connection,
+    readonly remoteEndpointId: string,
+    private readonly host: ServerChannelHost,
+  ) {
+    this.stream = new FrameStream(bi, host.maxMessageSize, {
+      onFrame: frame => this.onFrame(frame),
+      onOversized: frame => this.onOversized(frame),
+      onProtocolError: error => this.onProtocolError(error),
+      onClosed: error => this.onClosed(error),
+    });
+  }
+
+  start(): this {
+    this.stream.start();
+    return this;
+  }
+
+  /** Registers a new request; null when the id is already in flight (a protocol error). */
+  beginRequest(id: number): InflightRequest | null {
+    if (id === 0 || this.inflight.has(id)) {
+      this.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `request id ${id} is invalid or in use`));
+      return null;
+    }
+    const request: InflightRequest = { cancelled: false, cancel: null };
+    this.inflight.set(id, request);
+    return request;
+  }
+
+  endRequest(id: number): void {
+    this.inflight.delete(id);
+    if (this.peerFinished && this.inflight.size === 0) void this.stream.finish();
+  }
+
+  write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
+    return this.stream.writer.write(type, id, payload, flags);
+  }
+
+  /** Fails one request with a transport error; the stream stays up. */
+  writeTransportError(id: number, code: ErrorCode, message: string): void {
+    const value = Buffer.from(JSON.stringify(transportErrorValue(code, message)), 'utf8');
+    this.write(FrameType.ERROR, id, value);
+    this.endRequest(id);
+  }
+
+  /** Cancels every request in flight and stops writing. */
+  close(): void {
+    for (const request of this.inflight.values()) cancelRequest(request);
+    this.inflight.clear();
+    void this.stream.finish();
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.REQUEST:
+        return this.host.onRequest(this, frame);
+      case FrameType.EVENT:
+        return this.host.onEvent(this, frame);
+      case FrameType.PING:
+        this.write(FrameType.PONG, frame.id, null);
+        return;
+      case FrameType.PONG:
+        return;
+      case FrameType.CANCEL: {
+        const request = this.inflight.get(frame.id);
+        if (request) {
+          this.inflight.delete(frame.id);
+          cancelRequest(request);
+        }
+        return;
+      }
+      case FrameType.GOAWAY:
+        this.close();
+        return;
+      default:
+        this.onProtocolError(
+          new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${frameTypeName(frame.type)} frames are not sent by clients`),
+        );
+    }
+  }
+
+  private onOversized(frame: OversizedFrame): void {
+    const message = messageTooLargeMessage(frame.length, this.host.maxMessageSize);
+    if (frame.type === FrameType.REQUEST && frame.id !== 0 && !this.inflight.has(frame.id)) {
+      this.host.logger.warn?.(`Refused a request from ${this.remoteEndpointId}: ${message}`);
+      this.writeTransportError(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
+    } else {
+      this.host.logger.warn?.(`Dropped a ${frameTypeName(frame.type)} frame from ${this.remoteEndpointId}: ${message}`);
+    }
+  }
+
+  /**
+   * Bytes that are not protocol: tell the peer why, then close its connection. Other
+   * peers are not affected.
+   */
+  private onProtocolError(error: ProtocolError): void {
+    this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
+    for (const request of this.inflight.values()) cancelRequest(request);
+    this.inflight.clear();
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
+    const writer = this.stream.writer;
+    writer.close();
+    const closeTimer = setTimeout(() => closeConnection(this.connection, error.code, error.message), 1000);
+    closeTimer.unref();
+    writer.flushed().then(
+      () => {
+        clearTimeout(closeTimer);
+        closeConnection(this.connection, error.code, error.message);
+      },
+      () => undefined,
+    );
+  }
+
+  private onClosed(error?: Error): void {
+    if (!error) {
+      this.peerFinished = true;
+      if (this.inflight.size === 0) void this.stream.finish();
+      return;
+    }
+    for (const request of this.inflight.values()) cancelRequest(request);
+    this.inflight.clear();
+    this.host.onChannelClosed(this);
+  }
+}
+
+function cancelRequest(request: InflightRequest): void {
+  if (request.cancelled) return;
+  request.cancelled = true;
+  request.cancel?.();
+}
