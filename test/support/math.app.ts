@@ -152,7 +152,7 @@ export class MathController {
   }
 
   @EventPattern('event.fails')
-  onEventFails(): void {
+  onEventFails(@Payload() _data: unknown): void {
     throw new Error('event handler failed');
   }
 }

@@ -1,0 +1,86 @@
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+
+/**
+ * Packs the package, installs it into a fresh folder next to the Nest version under test,
+ * and uses it from there: a CommonJS server process, an ES module client process, and a
+ * strict type check of the declarations.
+ */
+jest.setTimeout(240_000);
+
+const root = resolve(__dirname, '../..');
+const fixtures = join(root, 'test/fixtures/consumer');
+const nestMajor = (globalThis as any).NEST_MAJOR ?? 12;
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nestjs-iroh-consumer-'));
+    execFileSync(npm, ['pack', '--pack-destination', dir], { cwd: root, stdio: 'pipe', timeout: 120_000 });
+    const tarball = readdirSync(dir).find(f => f.endsWith('.tgz'));
+    if (!tarball) throw new Error('npm pack produced no tarball');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+    const peers = ['common', 'core', 'microservices'].map(p => `@nestjs/${p}@^${nestMajor}`);
+    execFileSync(
+      npm,
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball), ...peers, 'rxjs@^7', 'reflect-metadata'],
+      { cwd: dir, stdio: 'pipe', timeout: 180_000 },
+    );
+    for (const file of readdirSync(fixtures)) copyFileSync(join(fixtures, file), join(dir, file));
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves from a CommonJS process and answers an ES module client process', async () => {
+    const server = spawn(process.execPath, ['server.cjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const ticket = await readTicket(server);
+      const out = execFileSync(process.execPath, ['client.mjs', ticket], { cwd: dir, timeout: 30_000 }).toString();
+      expect(JSON.parse(out.trim().split('\n').pop() as string)).toEqual({ sum: 10, whoamiMatches: true });
+      // The client's `stop` event ends the server process.
+      await expect(exitCode(server, 10_000)).resolves.toBe(0);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it('type-checks under strict, including customClass in ClientsModule.register', () => {
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
+  });
+});
+
+function readTicket(child: ChildProcess): Promise<string> {
+  return new Promise((resolveTicket, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no ticket from server: ${out}${err}`)), 30_000);
+    child.stderr?.on('data', d => (err += d));
+    child.stdout?.on('data', d => {
+      out += d;
+      const match = /TICKET (\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolveTicket(match[1]);
+      }
+    });
+    child.on('exit', code => reject(new Error(`server exited with ${code}: ${err}`)));
+  });
+}
+
+function exitCode(child: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolveExit, reject) => {
+    if (child.exitCode !== null) return resolveExit(child.exitCode);
+    const timer = setTimeout(() => reject(new Error('server did not exit')), ms);
+    child.on('exit', code => {
+      clearTimeout(timer);
+      resolveExit(code);
+    });
+  });
+}
