@@ -25,6 +25,13 @@ interface PendingRequest {
 /** Request ids stay below 2^31 so their varints stay short; 0 is reserved for events. */
 const MAX_REQUEST_ID = 0x7fffffff;
 
+export interface KeepAliveOptions {
+  /** Milliseconds between PINGs; 0 turns keep-alive off. */
+  interval: number;
+  /** Milliseconds of silence after which the connection counts as lost. */
+  timeout: number;
+}
+
 export interface ClientChannelHost {
   readonly maxMessageSize: number;
   /** Decodes a reply frame (RESPONSE, DATA, END, ERROR) into a reply message. */
@@ -42,10 +49,16 @@ export class ClientChannel {
   private readonly stream: FrameStream;
   private nextId = 1;
   private closedWith: IrohClientError | null = null;
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  /** A frame arrived since the last keep-alive tick. */
+  private heard = false;
+  private silentFor = 0;
+  private pingId = 0;
 
   constructor(
     bi: iroh.BiStream,
     private readonly host: ClientChannelHost,
+    keepAlive: KeepAliveOptions,
   ) {
     this.stream = new FrameStream(bi, host.maxMessageSize, {
       onFrame: frame => this.onFrame(frame),
@@ -59,6 +72,35 @@ export class ClientChannel {
           ),
         ),
     }).start();
+    if (keepAlive.interval > 0) this.startKeepAlive(keepAlive.interval, keepAlive.timeout);
+  }
+
+  /**
+   * Sends a PING every `interval` and fails the channel when nothing at all (no reply, no
+   * PONG) has arrived for `timeout`: a peer that vanished without closing is found within
+   * seconds, not at QUIC's idle timeout.
+   */
+  private startKeepAlive(interval: number, timeout: number): void {
+    this.keepAliveTimer = setInterval(() => {
+      if (this.heard) {
+        this.heard = false;
+        this.silentFor = 0;
+      } else {
+        this.silentFor += interval;
+        if (this.silentFor >= timeout) {
+          this.fail(
+            new IrohClientError(
+              IrohClientErrorCode.CONNECTION_LOST,
+              `Connection lost: no answer from the server for ${this.silentFor} ms (keep-alive)`,
+            ),
+          );
+          return;
+        }
+      }
+      this.pingId = this.pingId >= MAX_REQUEST_ID ? 1 : this.pingId + 1;
+      this.stream.writer.write(FrameType.PING, this.pingId, null);
+    }, interval);
+    this.keepAliveTimer.unref();
   }
 
   get isClosed(): boolean {
@@ -121,6 +163,7 @@ export class ClientChannel {
   }
 
   private onFrame(frame: Frame): void {
+    this.heard = true;
     switch (frame.type) {
       case FrameType.RESPONSE:
       case FrameType.DATA:
@@ -190,6 +233,7 @@ export class ClientChannel {
   private fail(error: IrohClientError): void {
     if (this.closedWith) return;
     this.closedWith = error;
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const entry of pending) {

@@ -11,6 +11,7 @@ import {
   closeConnection,
   connectWithTimeout,
   parsePeer,
+  releaseNativeHandles,
 } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
@@ -28,7 +29,7 @@ import {
   encodeRequestMessage,
   messageTooLargeMessage,
 } from '../protocol';
-import { ClientChannel, ClientChannelHost } from './client-channel';
+import { ClientChannel, ClientChannelHost, KeepAliveOptions } from './client-channel';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 
 interface ActiveConnection {
@@ -53,6 +54,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   private endpoint: iroh.Endpoint | null = null;
   private active: ActiveConnection | null = null;
   private connectionPromise: Promise<ActiveConnection> | null = null;
+  private everConnected = false;
+  private readonly retry: { attempts: number; delay: number; maxDelay: number };
+  private readonly keepAlive: KeepAliveOptions;
 
   constructor(private readonly options: ClientIrohOptions) {
     super();
@@ -65,6 +69,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     this.alpn = alpnBytes(options.alpn);
     this.timeout = nonNegative(options.timeout, 0, 'timeout');
     this.connectTimeout = nonNegative(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout');
+    this.retry = {
+      attempts: nonNegative(options.retryAttempts, 2, 'retryAttempts'),
+      delay: nonNegative(options.retryDelay, 200, 'retryDelay'),
+      maxDelay: nonNegative(options.maxRetryDelay, 5000, 'maxRetryDelay'),
+    };
+    this.keepAlive = {
+      interval: nonNegative(options.keepAliveInterval, 2000, 'keepAliveInterval'),
+      timeout: nonNegative(options.keepAliveTimeout, 6000, 'keepAliveTimeout'),
+    };
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
     this.initializeSerializer(options);
@@ -77,16 +90,22 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     return this.unwrap<iroh.Endpoint>().id().toString();
   }
 
-  /** Connects (once); later calls share the same connection until it is lost or closed. */
+  /**
+   * Connects (once); later calls share the connection until it is lost or closed, and the
+   * next call after a loss connects again. A failed attempt is retried `retryAttempts`
+   * times with exponential backoff and jitter.
+   */
   async connect(): Promise<void> {
     if (this.active && !this.active.channel.isClosed) return;
     if (!this.connectionPromise) {
-      this._status$.next(IrohStatus.CONNECTING);
-      this.connectionPromise = this.openConnection().catch(err => {
+      this._status$.next(this.everConnected ? IrohStatus.RECONNECTING : IrohStatus.CONNECTING);
+      const attempt = this.connectWithRetries();
+      this.connectionPromise = attempt;
+      attempt.catch(err => {
+        if (this.connectionPromise !== attempt) return;
         this.connectionPromise = null;
         this._status$.next(IrohStatus.DISCONNECTED);
         this.emitter.emit(IrohEventsMap.ERROR, err);
-        throw err;
       });
     }
     await this.connectionPromise;
@@ -94,24 +113,35 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
 
   /** Closes the connection; in-flight requests fail. A later `send()` connects again. */
   async close(): Promise<void> {
-    const active = this.active;
-    const endpoint = this.endpoint;
-    this.active = null;
-    this.endpoint = null;
     this.connectionPromise = null;
-    if (active) {
-      active.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed'));
-      closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
-    }
-    if (endpoint) {
-      try {
-        await endpoint.close();
-      } catch (err) {
-        this.logger.warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
-      }
-    }
+    this.closeActiveConnection();
+    // In functions of their own, so that no local here references the endpoint while its
+    // port is released.
+    const sockets = await this.closeEndpoint();
+    if (sockets) await releaseNativeHandles(sockets);
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
+  }
+
+  private closeActiveConnection(): void {
+    const active = this.active;
+    this.active = null;
+    if (!active) return;
+    active.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed'));
+    closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
+  }
+
+  private async closeEndpoint(): Promise<string[] | null> {
+    const endpoint = this.endpoint;
+    this.endpoint = null;
+    if (!endpoint) return null;
+    const sockets = endpoint.boundSockets();
+    try {
+      await endpoint.close();
+    } catch (err) {
+      this.logger.warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+    }
+    return sockets;
   }
 
   /** The iroh `Endpoint` this client dials from. */
@@ -194,10 +224,26 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     return payload;
   }
 
-  private async openConnection(): Promise<ActiveConnection> {
+  private async connectWithRetries(): Promise<ActiveConnection> {
+    // Configuration errors (peer, key, bind address) are not worth retrying.
     const addr = parsePeer(this.options.peer);
     if (!this.endpoint) this.endpoint = await bindEndpoint(this.options);
     const endpoint = this.endpoint;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.openConnection(endpoint, addr);
+      } catch (err) {
+        if (attempt >= this.retry.attempts || this.endpoint !== endpoint) throw err;
+        const backoff = Math.min(this.retry.maxDelay, this.retry.delay * 2 ** attempt);
+        const delay = backoff / 2 + Math.random() * (backoff / 2);
+        this.logger.debug?.(`Connecting failed (${(err as Error).message}); retrying in ${Math.round(delay)} ms`);
+        await new Promise(resolve => setTimeout(resolve, delay));
+        if (this.endpoint !== endpoint) throw err;
+      }
+    }
+  }
+
+  private async openConnection(endpoint: iroh.Endpoint, addr: iroh.EndpointAddr): Promise<ActiveConnection> {
     const connection = await connectWithTimeout(endpoint, addr, this.alpn, this.connectTimeout);
     let bi: iroh.BiStream;
     try {
@@ -211,8 +257,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       closeConnection(connection, ErrorCode.NO_ERROR, 'client closed');
       throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
     }
-    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this) };
+    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this, this.keepAlive) };
     this.active = active;
+    this.everConnected = true;
     connection.closed().then(
       reason => this.onConnectionClosed(active, reason),
       err => this.onConnectionClosed(active, bindingErrorMessage(err)),

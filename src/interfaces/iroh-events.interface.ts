@@ -3,6 +3,8 @@ export enum IrohStatus {
   DISCONNECTED = 'disconnected',
   CONNECTING = 'connecting',
   CONNECTED = 'connected',
+  /** Client: connecting again after the connection was lost. */
+  RECONNECTING = 'reconnecting',
 }
 
 /** Events of {@link IrohServer} and {@link ClientIroh}, for `on()`. */

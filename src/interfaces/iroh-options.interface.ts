@@ -17,6 +17,11 @@ export interface IrohProtocolOptions {
 
 /** Options of {@link IrohServer}. */
 export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOptions {
+  /**
+   * Milliseconds `close()` lets requests in flight finish before closing connections
+   * (default 5000). Requests arriving meanwhile fail with a GOING_AWAY error.
+   */
+  drainTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming requests and events (default: the transport's own encoding). */
@@ -29,8 +34,21 @@ export interface ClientIrohOptions extends IrohEndpointOptions, IrohProtocolOpti
   peer: string;
   /** Milliseconds after which a request without a reply errors (default: none). */
   timeout?: number;
-  /** Milliseconds to wait for the connection to be established (default 10 000). */
+  /** Milliseconds to wait for one connection attempt (default 5000). */
   connectTimeout?: number;
+  /** Further connection attempts after a failed one, with exponential backoff and jitter (default 2). */
+  retryAttempts?: number;
+  /** Delay before the first retry in milliseconds, doubled each time (default 200). */
+  retryDelay?: number;
+  /** Longest delay between attempts in milliseconds (default 5000). */
+  maxRetryDelay?: number;
+  /** Milliseconds between keep-alive PINGs (default 2000; 0 turns keep-alive off). */
+  keepAliveInterval?: number;
+  /**
+   * Milliseconds without any frame from the server after which the connection counts as
+   * lost and its requests fail (default 6000).
+   */
+  keepAliveTimeout?: number;
   /** Serializes outgoing requests and events (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming responses (default: the transport's own encoding). */

@@ -14,7 +14,7 @@ export type RelayModeOption = 'default' | 'staging' | 'disabled' | string[];
 export const DEFAULT_ALPN = 'nestjs-iroh/1';
 
 /** How long to wait for a QUIC handshake before giving up (iroh's own limit is 30 s). */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT = 5000;
 
 /** Options every nestjs-iroh endpoint takes, server or client. */
 export interface IrohEndpointOptions extends SecretKeySource {

@@ -4,3 +4,4 @@ export * from './keys';
 export * from './ticket';
 export * from './bytes';
 export * from './frame-stream';
+export * from './release';

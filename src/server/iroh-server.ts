@@ -4,7 +4,7 @@ import { EventEmitter } from 'events';
 import { Observable, finalize } from 'rxjs';
 import { IrohContext } from '../context/iroh.context';
 import iroh = require('../iroh/binding');
-import { IrohError, alpnBytes, bindEndpoint, bindingErrorMessage, closeConnection, ticketOf } from '../iroh';
+import { IrohError, alpnBytes, bindEndpoint, bindingErrorMessage, closeConnection, releaseNativeHandles, ticketOf } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
@@ -26,6 +26,9 @@ import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue 
 
 /** Identifies the iroh transport, e.g. `@MessagePattern('sum', IROH_TRANSPORT)` for iroh only. */
 export const IROH_TRANSPORT = Symbol.for('nestjs-iroh');
+
+/** How long `close()` lets requests in flight finish. */
+export const DEFAULT_DRAIN_TIMEOUT = 5000;
 
 /** Nest's own reply to a request no handler matches (the TCP transport's wording). */
 export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
@@ -59,6 +62,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   override readonly logger: LoggerService = new Logger(IrohServer.name);
   readonly maxMessageSize: number;
   private readonly compressionThreshold: number;
+  private readonly drainTimeout: number;
   private readonly alpn: number[];
   private readonly customSerializer: boolean;
   private readonly customDeserializer: boolean;
@@ -73,6 +77,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this.maxMessageSize = protocol.maxMessageSize;
     this.compressionThreshold = protocol.compressionThreshold;
     this.alpn = alpnBytes(options.alpn);
+    this.drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
+    if (!(this.drainTimeout >= 0)) throw new TypeError(`drainTimeout must be 0 or more milliseconds (got ${options.drainTimeout})`);
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
     this.initializeSerializer(options);
@@ -113,23 +119,72 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     callback();
   }
 
+  /**
+   * Graceful shutdown: new connections and requests are refused (late requests get a
+   * GOING_AWAY error), requests in flight may finish for up to `drainTimeout`, then every
+   * connection is closed with a reason and the UDP port is released.
+   */
   async close(): Promise<void> {
+    if (this.closing && !this.endpoint) return;
     this.closing = true;
-    const endpoint = this.endpoint;
-    this.endpoint = null;
-    for (const peer of this.peers) {
-      for (const channel of peer.channels) channel.close();
-      closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
-    }
-    this.peers.clear();
-    if (endpoint) {
-      try {
-        await endpoint.close();
-      } catch (err) {
-        this.logger.warn?.(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+    await this.drain();
+    await this.closeConnections();
+    // The endpoint is closed in a function of its own so that no local here still
+    // references it while the port is released.
+    const sockets = await this.closeEndpoint();
+    if (sockets) {
+      if (!(await releaseNativeHandles(sockets))) {
+        this.logger.warn?.(`The UDP port(s) ${sockets.join(', ')} were not released yet; they will be when collected`);
       }
       this._status$.next(IrohStatus.DISCONNECTED);
       this.emitter.emit(IrohEventsMap.CLOSE);
+    }
+  }
+
+  private async closeConnections(): Promise<void> {
+    const peers = [...this.peers];
+    this.peers.clear();
+    for (const peer of peers) {
+      for (const channel of peer.channels) channel.goAway(ErrorCode.GOING_AWAY, 'server shutting down');
+    }
+    await Promise.all(
+      peers.map(async peer => {
+        await Promise.all([...peer.channels].map(channel => channel.flushed()));
+        peer.channels.clear();
+        closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
+      }),
+    );
+  }
+
+  /** Closes the endpoint; returns the addresses it was bound to, or null when there was none. */
+  private async closeEndpoint(): Promise<string[] | null> {
+    const endpoint = this.endpoint;
+    this.endpoint = null;
+    if (!endpoint) return null;
+    const sockets = endpoint.boundSockets();
+    try {
+      await endpoint.close();
+    } catch (err) {
+      this.logger.warn?.(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+    }
+    return sockets;
+  }
+
+  /** Requests in flight on all connections. */
+  get inflightRequests(): number {
+    let count = 0;
+    for (const peer of this.peers) for (const channel of peer.channels) count += channel.inflight.size;
+    return count;
+  }
+
+  /** Waits until no request is in flight, or `drainTimeout` has passed. */
+  private async drain(): Promise<void> {
+    const deadline = Date.now() + this.drainTimeout;
+    while (this.inflightRequests > 0 && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 10));
+    }
+    if (this.inflightRequests > 0) {
+      this.logger.warn?.(`Closing with ${this.inflightRequests} request(s) still in flight after ${this.drainTimeout} ms`);
     }
   }
 
@@ -213,6 +268,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   }
 
   onRequest(channel: ServerChannel, frame: Frame): void {
+    if (this.closing) {
+      channel.writeTransportError(frame.id, ErrorCode.GOING_AWAY, 'Server is shutting down');
+      return;
+    }
     const request = channel.beginRequest(frame.id);
     if (!request) return;
     this.handleIncomingRequest(channel, frame, request).catch(err => {
@@ -222,6 +281,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   }
 
   onEvent(channel: ServerChannel, frame: Frame): void {
+    if (this.closing) {
+      this.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: server is shutting down`);
+      return;
+    }
     this.handleIncomingEvent(channel, frame).catch(err =>
       this.logger.error(`Event from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`),
     );

@@ -89,6 +89,17 @@ export class ServerChannel {
     this.endRequest(id);
   }
 
+  /** Tells the client the stream is closing (GOAWAY), cancels what is in flight, and stops writing. */
+  goAway(code: ErrorCode, reason: string): void {
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(code, reason));
+    this.close();
+  }
+
+  /** Resolves once what is queued has been written (or the stream failed). */
+  flushed(): Promise<void> {
+    return this.stream.writer.flushed().catch(() => undefined);
+  }
+
   /** Cancels every request in flight and stops writing. */
   close(): void {
     for (const request of this.inflight.values()) cancelRequest(request);
