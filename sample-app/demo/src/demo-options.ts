@@ -1,0 +1,57 @@
+export type DemoTransport = 'iroh' | 'tcp' | 'both';
+
+export interface DemoOptions {
+  /** Exit after the calls (0 when all answered as expected) instead of running until Ctrl-C. */
+  once: boolean;
+  transport: DemoTransport;
+  /** HTTP port of the (first) gateway; 0 for any free port. */
+  port: number;
+  /** Also show Nest's start-up messages. */
+  verbose: boolean;
+  help: boolean;
+}
+
+export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--port 3000] [--verbose]
+
+Starts the orders service and the HTTP gateway as separate processes on this machine,
+offline (iroh relays disabled), calls the gateway and prints what happened.
+  --once        exit after the calls: 0 if all answered as expected, 1 otherwise
+  --transport   iroh (default, or $TRANSPORT), tcp, or both: the service serves iroh and
+                TCP at once and one gateway calls it over each
+  --port        HTTP port of the gateway (the second gateway of "both" takes the next one);
+                0 picks free ports
+  --verbose     also show Nest's start-up messages`;
+
+export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
+  const options: DemoOptions = { once: false, transport: 'iroh', port: 3000, verbose: false, help: false };
+  const transport = env.TRANSPORT ?? 'iroh';
+  options.transport = transportOf(transport, 'TRANSPORT');
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = () => {
+      const next = args[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--once') options.once = true;
+    else if (arg === '--verbose') options.verbose = true;
+    else if (arg === '--help' || arg === '-h') options.help = true;
+    else if (arg === '--transport') options.transport = transportOf(value(), '--transport');
+    else if (arg === '--port') options.port = portOf(value());
+    else throw new Error(`unknown option ${arg}`);
+  }
+  return options;
+}
+
+function transportOf(value: string, name: string): DemoTransport {
+  if (value !== 'iroh' && value !== 'tcp' && value !== 'both') {
+    throw new Error(`${name} must be iroh, tcp or both (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+function portOf(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65534) throw new Error(`--port must be a port number (got ${value})`);
+  return port;
+}
