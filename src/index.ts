@@ -10,3 +10,6 @@ export { SecretKeyError, generateSecretKey, endpointIdOf, loadOrCreateKeyFile } 
 export { InvalidPeerError } from './iroh/ticket';
 export { ErrorCode, PROTOCOL_VERSION } from './protocol/frames';
 export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_COMPRESSION_THRESHOLD } from './protocol/limits';
+export { AllowPeers, IrohPeerGuard, ALLOWED_PEERS_METADATA } from './security/allow-peers';
+export { AllowPeersOption } from './server/peer-authorization';
+export { ServerLimits, DEFAULT_SERVER_LIMITS } from './server/server-limits';

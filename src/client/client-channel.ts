@@ -13,7 +13,7 @@ import {
   isFinalReply,
   messageTooLargeMessage,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
 
 export type ReplyCallback = (message: ReplyMessage) => void;
 
@@ -66,10 +66,9 @@ export class ClientChannel {
       onProtocolError: error => this.fail(protocolFailure(error)),
       onClosed: error =>
         this.fail(
-          new IrohClientError(
-            IrohClientErrorCode.CONNECTION_LOST,
-            error ? `Connection lost: ${error.message}` : 'Connection closed by the server',
-          ),
+          error
+            ? connectionLostError(error.message)
+            : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
         ),
     }).start();
     if (keepAlive.interval > 0) this.startKeepAlive(keepAlive.interval, keepAlive.timeout);

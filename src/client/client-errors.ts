@@ -10,6 +10,8 @@ export enum IrohClientErrorCode {
   MESSAGE_TOO_LARGE = 'MESSAGE_TOO_LARGE',
   /** The request could not be encoded (for example a circular structure). */
   SERIALIZATION_FAILED = 'SERIALIZATION_FAILED',
+  /** The server refused this client (it is not in the server's `allowPeers`). */
+  UNAUTHORIZED = 'UNAUTHORIZED',
   /** The server broke the protocol. */
   PROTOCOL_ERROR = 'PROTOCOL_ERROR',
 }
@@ -23,4 +25,18 @@ export class IrohClientError extends Error {
     super(message);
     this.name = 'IrohClientError';
   }
+}
+
+/** QUIC application close code the server uses to refuse a peer (ErrorCode.UNAUTHORIZED). */
+const UNAUTHORIZED_CLOSE = /\(code 8\)|error_code: 8\b/;
+
+/** The error for a connection that ended with `reason` (the binding's close description). */
+export function connectionLostError(reason: string): IrohClientError {
+  if (UNAUTHORIZED_CLOSE.test(reason)) {
+    return new IrohClientError(
+      IrohClientErrorCode.UNAUTHORIZED,
+      `The server refused this client (not allowed by the server's allowPeers): ${reason}`,
+    );
+  }
+  return new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Connection lost: ${reason}`);
 }

@@ -30,7 +30,7 @@ import {
   messageTooLargeMessage,
 } from '../protocol';
 import { ClientChannel, ClientChannelHost, KeepAliveOptions } from './client-channel';
-import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
 
 interface ActiveConnection {
   connection: iroh.Connection;
@@ -233,7 +233,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       try {
         return await this.openConnection(endpoint, addr);
       } catch (err) {
-        if (attempt >= this.retry.attempts || this.endpoint !== endpoint) throw err;
+        const refused = err instanceof IrohClientError && err.code === IrohClientErrorCode.UNAUTHORIZED;
+        if (refused || attempt >= this.retry.attempts || this.endpoint !== endpoint) throw err;
         const backoff = Math.min(this.retry.maxDelay, this.retry.delay * 2 ** attempt);
         const delay = backoff / 2 + Math.random() * (backoff / 2);
         this.logger.debug?.(`Connecting failed (${(err as Error).message}); retrying in ${Math.round(delay)} ms`);
@@ -250,7 +251,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       bi = await connection.openBi();
     } catch (err) {
       closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
-      throw IrohError.from('cannot open a stream to the server', err);
+      throw connectionLostError(`cannot open a stream to the server: ${bindingErrorMessage(err)}`);
     }
     if (this.endpoint !== endpoint) {
       // close() ran meanwhile.
@@ -270,7 +271,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   }
 
   private onConnectionClosed(active: ActiveConnection, reason: string): void {
-    active.channel.close(new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Connection lost: ${reason}`));
+    active.channel.close(connectionLostError(reason));
   }
 }
 

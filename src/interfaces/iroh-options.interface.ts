@@ -1,5 +1,6 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 import type { IrohEndpointOptions } from '../iroh/endpoint';
+import type { AllowPeersOption } from '../server/peer-authorization';
 
 /** Protocol options both sides take. */
 export interface IrohProtocolOptions {
@@ -22,6 +23,27 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * (default 5000). Requests arriving meanwhile fail with a GOING_AWAY error.
    */
   drainTimeout?: number;
+  /**
+   * Endpoint ids allowed to connect, or a function asked for each new connection (it may
+   * be async). Others are refused at connection time (close code UNAUTHORIZED). Default:
+   * everyone who knows the ticket or id.
+   */
+  allowPeers?: AllowPeersOption;
+  /** Connections served at once; further ones are refused (default 10 000). */
+  maxConnections?: number;
+  /** Streams a client may open at once on one connection (default 16). */
+  maxStreamsPerConnection?: number;
+  /** Requests in flight on one connection; further ones fail with LIMIT_EXCEEDED (default 1024). */
+  maxConcurrentRequests?: number;
+  /** Requests in flight from one peer over all its connections (default 4096). */
+  maxConcurrentRequestsPerPeer?: number;
+  /** Longest pattern accepted, in bytes (default 1024). */
+  maxPatternLength?: number;
+  /**
+   * Milliseconds a frame may stay partly received with no further bytes before the
+   * connection is closed as a protocol error (default 30 000).
+   */
+  incompleteFrameTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming requests and events (default: the transport's own encoding). */

@@ -24,6 +24,8 @@ export class FrameStream {
   readonly writer: FrameWriter;
   private readonly decoder: FrameDecoder;
   private ended = false;
+  /** When the last bytes arrived (ms since epoch). */
+  lastReceivedAt = Date.now();
 
   constructor(
     private readonly stream: iroh.BiStream,
@@ -50,6 +52,11 @@ export class FrameStream {
     return this.ended;
   }
 
+  /** True while a frame is partly received. */
+  get hasPartialFrame(): boolean {
+    return !this.decoder.idle && !this.decoder.failed;
+  }
+
   /** Writes what is queued, then finishes the sending side. */
   async finish(): Promise<void> {
     this.writer.close();
@@ -67,6 +74,7 @@ export class FrameStream {
       for (;;) {
         const bytes = await recv.read(READ_CHUNK);
         if (bytes.length === 0) break;
+        this.lastReceivedAt = Date.now();
         if (this.decoder.failed) continue;
         this.decoder.push(fromBindingBytes(bytes));
       }

@@ -23,12 +23,11 @@ import {
   replyFrameType,
 } from '../protocol';
 import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue } from './server-channel';
+import { ServerLimits, resolveServerLimits } from './server-limits';
+import { peerAuthorizer } from './peer-authorization';
 
 /** Identifies the iroh transport, e.g. `@MessagePattern('sum', IROH_TRANSPORT)` for iroh only. */
 export const IROH_TRANSPORT = Symbol.for('nestjs-iroh');
-
-/** How long `close()` lets requests in flight finish. */
-export const DEFAULT_DRAIN_TIMEOUT = 5000;
 
 /** Nest's own reply to a request no handler matches (the TCP transport's wording). */
 export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
@@ -62,7 +61,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   override readonly logger: LoggerService = new Logger(IrohServer.name);
   readonly maxMessageSize: number;
   private readonly compressionThreshold: number;
-  private readonly drainTimeout: number;
+  private readonly limits: ServerLimits;
+  private readonly isAllowedPeer: (endpointId: string) => Promise<boolean>;
+  /** Connections by remote endpoint id, for per-peer limits. */
+  private readonly connectionsByPeer = new Map<string, Set<PeerConnection>>();
+  private stallSweep: NodeJS.Timeout | null = null;
   private readonly alpn: number[];
   private readonly customSerializer: boolean;
   private readonly customDeserializer: boolean;
@@ -77,8 +80,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this.maxMessageSize = protocol.maxMessageSize;
     this.compressionThreshold = protocol.compressionThreshold;
     this.alpn = alpnBytes(options.alpn);
-    this.drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
-    if (!(this.drainTimeout >= 0)) throw new TypeError(`drainTimeout must be 0 or more milliseconds (got ${options.drainTimeout})`);
+    this.limits = resolveServerLimits(options);
+    this.isAllowedPeer = peerAuthorizer(options.allowPeers);
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
     this.initializeSerializer(options);
@@ -113,6 +116,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       return callback(err);
     }
     this.endpoint = endpoint;
+    this.startStallSweep();
     this._status$.next(IrohStatus.CONNECTED);
     this.emitter.emit(IrohEventsMap.LISTENING);
     void this.acceptLoop(endpoint);
@@ -127,6 +131,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   async close(): Promise<void> {
     if (this.closing && !this.endpoint) return;
     this.closing = true;
+    if (this.stallSweep) clearInterval(this.stallSweep);
+    this.stallSweep = null;
     await this.drain();
     await this.closeConnections();
     // The endpoint is closed in a function of its own so that no local here still
@@ -144,6 +150,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   private async closeConnections(): Promise<void> {
     const peers = [...this.peers];
     this.peers.clear();
+    this.connectionsByPeer.clear();
     for (const peer of peers) {
       for (const channel of peer.channels) channel.goAway(ErrorCode.GOING_AWAY, 'server shutting down');
     }
@@ -179,12 +186,12 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
 
   /** Waits until no request is in flight, or `drainTimeout` has passed. */
   private async drain(): Promise<void> {
-    const deadline = Date.now() + this.drainTimeout;
+    const deadline = Date.now() + this.limits.drainTimeout;
     while (this.inflightRequests > 0 && Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 10));
     }
     if (this.inflightRequests > 0) {
-      this.logger.warn?.(`Closing with ${this.inflightRequests} request(s) still in flight after ${this.drainTimeout} ms`);
+      this.logger.warn?.(`Closing with ${this.inflightRequests} request(s) still in flight after ${this.limits.drainTimeout} ms`);
     }
   }
 
@@ -216,6 +223,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
         return;
       }
       if (!incoming || this.closing) return;
+      if (this.peers.size >= this.limits.maxConnections) {
+        this.logger.warn?.(`Refused a connection: ${this.limits.maxConnections} connections already (maxConnections)`);
+        incoming.refuse().catch(() => undefined);
+        continue;
+      }
       void this.acceptConnection(incoming);
     }
   }
@@ -232,12 +244,21 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       closeConnection(connection, ErrorCode.GOING_AWAY, 'server shutting down');
       return;
     }
-    const peer: PeerConnection = {
-      connection,
-      remoteEndpointId: connection.remoteId().toString(),
-      channels: new Set(),
-    };
+    const remoteEndpointId = connection.remoteId().toString();
+    if (!(await this.authorize(remoteEndpointId))) {
+      closeConnection(connection, ErrorCode.UNAUTHORIZED, 'peer not allowed');
+      return;
+    }
+    try {
+      connection.setMaxConcurrentBiStreams(BigInt(this.limits.maxStreamsPerConnection));
+    } catch {
+      // The connection is already closed; the stream loop below ends at once.
+    }
+    const peer: PeerConnection = { connection, remoteEndpointId, channels: new Set() };
     this.peers.add(peer);
+    let sameId = this.connectionsByPeer.get(remoteEndpointId);
+    if (!sameId) this.connectionsByPeer.set(remoteEndpointId, (sameId = new Set()));
+    sameId.add(peer);
     this.emitter.emit(IrohEventsMap.PEER_CONNECT, peer.remoteEndpointId);
     connection.closed().then(
       reason => this.onPeerClosed(peer, reason),
@@ -256,7 +277,47 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
   }
 
+  private async authorize(endpointId: string): Promise<boolean> {
+    try {
+      if (await this.isAllowedPeer(endpointId)) return true;
+      this.logger.warn?.(`Refused a connection from ${endpointId}: not in allowPeers`);
+    } catch (err) {
+      this.logger.error(`allowPeers failed for ${endpointId}, refusing: ${errorMessage(err)}`);
+    }
+    return false;
+  }
+
+  /** Closes connections whose client stopped sending in the middle of a frame. */
+  private startStallSweep(): void {
+    const timeout = this.limits.incompleteFrameTimeout;
+    this.stallSweep = setInterval(() => {
+      const now = Date.now();
+      for (const peer of this.peers) {
+        for (const channel of peer.channels) {
+          if (channel.isStalled(now, timeout)) {
+            channel.onProtocolError(
+              new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${timeout} ms`),
+            );
+          }
+        }
+      }
+    }, Math.min(1000, timeout));
+    this.stallSweep.unref();
+  }
+
+  /** Requests in flight from one peer over all its connections. */
+  private inflightOfPeer(endpointId: string): number {
+    let count = 0;
+    for (const peer of this.connectionsByPeer.get(endpointId) ?? []) {
+      for (const channel of peer.channels) count += channel.inflight.size;
+    }
+    return count;
+  }
+
   private onPeerClosed(peer: PeerConnection, reason: string): void {
+    const sameId = this.connectionsByPeer.get(peer.remoteEndpointId);
+    sameId?.delete(peer);
+    if (sameId?.size === 0) this.connectionsByPeer.delete(peer.remoteEndpointId);
     if (!this.peers.delete(peer)) return;
     for (const channel of peer.channels) channel.close();
     peer.channels.clear();
@@ -270,6 +331,22 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   onRequest(channel: ServerChannel, frame: Frame): void {
     if (this.closing) {
       channel.writeTransportError(frame.id, ErrorCode.GOING_AWAY, 'Server is shutting down');
+      return;
+    }
+    if (channel.inflight.size >= this.limits.maxConcurrentRequests) {
+      channel.writeTransportError(
+        frame.id,
+        ErrorCode.LIMIT_EXCEEDED,
+        `Too many requests in flight on this connection (maxConcurrentRequests ${this.limits.maxConcurrentRequests})`,
+      );
+      return;
+    }
+    if (this.inflightOfPeer(channel.remoteEndpointId) >= this.limits.maxConcurrentRequestsPerPeer) {
+      channel.writeTransportError(
+        frame.id,
+        ErrorCode.LIMIT_EXCEEDED,
+        `Too many requests in flight from this peer (maxConcurrentRequestsPerPeer ${this.limits.maxConcurrentRequestsPerPeer})`,
+      );
       return;
     }
     const request = channel.beginRequest(frame.id);
@@ -295,6 +372,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const packet = await this.readPacket(channel, frame);
     if (!packet) return;
     const pattern = this.getPatternAsString(packet.pattern);
+    if (this.exceedsPatternLength(pattern)) {
+      this.failRequest(channel, id, request, ErrorCode.LIMIT_EXCEEDED, `Pattern longer than ${this.limits.maxPatternLength} bytes (maxPatternLength)`);
+      return;
+    }
     const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, id]);
     const handler = (this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern)) as MessageHandlerFn | null;
     if (!handler) {
@@ -323,6 +404,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const packet = await this.readPacket(channel, frame);
     if (!packet) return;
     const pattern = this.getPatternAsString(packet.pattern);
+    if (this.exceedsPatternLength(pattern)) {
+      this.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: pattern longer than ${this.limits.maxPatternLength} bytes`);
+      return;
+    }
     const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, 0]);
     await this.handleEvent(pattern, packet as ReadPacket, context);
   }
@@ -347,6 +432,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const raw = decoded.envelope ? decoded.value : { ...decoded.body, id };
     const packet = await this.deserializer.deserialize(raw as any);
     return packet as InboundPacket;
+  }
+
+  private exceedsPatternLength(pattern: string): boolean {
+    const max = this.limits.maxPatternLength;
+    return pattern.length > max || (pattern.length * 3 > max && Buffer.byteLength(pattern) > max);
   }
 
   /** Writes one reply message of request `id` (values, errors and completion as Nest's `send` produces them). */

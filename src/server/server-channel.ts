@@ -100,6 +100,11 @@ export class ServerChannel {
     return this.stream.writer.flushed().catch(() => undefined);
   }
 
+  /** True when a frame has been partly received and no byte arrived for `timeoutMs`. */
+  isStalled(now: number, timeoutMs: number): boolean {
+    return this.stream.hasPartialFrame && now - this.stream.lastReceivedAt > timeoutMs;
+  }
+
   /** Cancels every request in flight and stops writing. */
   close(): void {
     for (const request of this.inflight.values()) cancelRequest(request);
@@ -150,7 +155,7 @@ export class ServerChannel {
    * Bytes that are not protocol: tell the peer why, then close its connection. Other
    * peers are not affected.
    */
-  private onProtocolError(error: ProtocolError): void {
+  onProtocolError(error: ProtocolError): void {
     this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
     for (const request of this.inflight.values()) cancelRequest(request);
     this.inflight.clear();

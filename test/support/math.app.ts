@@ -12,6 +12,7 @@ import {
   ValidationPipe,
 } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
+import { randomBytes } from 'crypto';
 import { IsInt, IsString, Min } from 'class-validator';
 import { Observable, from, interval, map, finalize, take } from 'rxjs';
 import { IrohContext } from '../../src';
@@ -77,6 +78,11 @@ export class MathController {
   async delay(@Payload() { ms, value }: { ms: number; value: unknown }): Promise<unknown> {
     await new Promise(r => setTimeout(r, ms));
     return value;
+  }
+
+  @MessagePattern('blob')
+  blob(@Payload() size: number): Buffer {
+    return randomBytes(size);
   }
 
   @MessagePattern('range')
