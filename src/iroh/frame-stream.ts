@@ -1,10 +1,36 @@
 import iroh = require('./binding');
-import { Frame, FrameDecoder, FrameSink, FrameWriter, OversizedFrame, ProtocolError } from '../protocol';
+import {
+  DEFAULT_FRAME_WRITER_OPTIONS,
+  Frame,
+  FrameDecoder,
+  FrameSink,
+  FrameWriter,
+  FrameWriterOptions,
+  OversizedFrame,
+  ProtocolError,
+} from '../protocol';
+
+// Tuning knobs for measurements (not a public API).
+const writerOptions: FrameWriterOptions = {
+  maxBatchBytes: Number(process.env.NESTJS_IROH_MAX_BATCH ?? DEFAULT_FRAME_WRITER_OPTIONS.maxBatchBytes),
+  schedule:
+    process.env.NESTJS_IROH_SCHEDULE === 'microtask'
+      ? flush => queueMicrotask(flush)
+      : process.env.NESTJS_IROH_SCHEDULE === 'nexttick'
+        ? flush => process.nextTick(flush)
+        : DEFAULT_FRAME_WRITER_OPTIONS.schedule,
+};
 import { fromBindingBytes, toBindingBytes } from './bytes';
 import { IrohError } from './errors';
 
-/** Bytes asked for per read call: large reads mean fewer binding calls for big messages. */
-const READ_CHUNK = 256 * 1024;
+/**
+ * Bytes asked for per read call, adapted to the traffic: the binding allocates the whole
+ * size on every call, so small messages want small reads, while large messages want large
+ * reads (fewer binding calls). A read that comes back full doubles the size; one that comes
+ * back under a quarter full halves it.
+ */
+const MIN_READ = 16 * 1024;
+const MAX_READ = 1024 * 1024;
 
 export interface FrameStreamHandlers {
   onFrame(frame: Frame): void;
@@ -34,7 +60,7 @@ export class FrameStream {
   ) {
     const send = stream.send;
     const sink: FrameSink = (parts, total) => send.writeAll(toBindingBytes(parts, total));
-    this.writer = new FrameWriter(sink, err => this.end(IrohError.from('stream write failed', err)));
+    this.writer = new FrameWriter(sink, err => this.end(IrohError.from('stream write failed', err)), writerOptions);
     this.decoder = new FrameDecoder(maxMessageSize, {
       onFrame: frame => handlers.onFrame(frame),
       onOversized: frame => handlers.onOversized(frame),
@@ -70,10 +96,13 @@ export class FrameStream {
 
   private async readLoop(): Promise<void> {
     const recv = this.stream.recv;
+    let size = MIN_READ;
     try {
       for (;;) {
-        const bytes = await recv.read(READ_CHUNK);
+        const bytes = await recv.read(size);
         if (bytes.length === 0) break;
+        if (bytes.length === size) size = Math.min(MAX_READ, size * 2);
+        else if (bytes.length < size / 4) size = Math.max(MIN_READ, size / 2);
         this.lastReceivedAt = Date.now();
         if (this.decoder.failed) continue;
         this.decoder.push(fromBindingBytes(bytes));

@@ -13,18 +13,55 @@ export type FrameSink = (parts: Buffer[], totalLength: number) => Promise<void>;
  * binding each call costs tens of microseconds whatever its size, so this is what lets
  * many small messages share one write.
  */
+export interface FrameWriterOptions {
+  /**
+   * Largest batch handed to the sink at once. Smaller batches let the peer start on the
+   * first part of a burst while the rest is still being written (pipelining); larger ones
+   * mean fewer sink calls.
+   */
+  maxBatchBytes: number;
+  /** How a flush is deferred so that frames queued together share a write. */
+  schedule: (flush: () => void) => void;
+}
+
+export const DEFAULT_FRAME_WRITER_OPTIONS: FrameWriterOptions = {
+  maxBatchBytes: 64 * 1024,
+  schedule: flush => setImmediate(flush),
+};
+
+interface Waiter {
+  /** Resolved once this many bytes (counted since the writer started) are written. */
+  upTo: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Queues frames and writes them in batches: everything queued while a write is in flight,
+ * or within the same turn of the event loop, goes out in one sink call (up to
+ * `maxBatchBytes`). With the iroh binding each call costs tens of microseconds whatever its
+ * size, so this is what lets many small messages share one write.
+ */
 export class FrameWriter {
   private parts: Buffer[] = [];
   private queuedBytes = 0;
+  /** Bytes ever queued, and ever written: flushed() waits for the first to reach the second. */
+  private enqueuedTotal = 0;
+  private writtenTotal = 0;
   private writing = false;
   private scheduled = false;
   private closed = false;
   private failure: Error | null = null;
-  private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  private waiters: Waiter[] = [];
+  private readonly flush = () => {
+    this.scheduled = false;
+    void this.drain();
+  };
 
   constructor(
     private readonly sink: FrameSink,
     private readonly onError: (err: Error) => void,
+    private readonly options: FrameWriterOptions = DEFAULT_FRAME_WRITER_OPTIONS,
   ) {}
 
   /** Bytes queued and not yet handed to the sink. */
@@ -42,20 +79,25 @@ export class FrameWriter {
     const length = payload === null ? 0 : payload.length;
     const header = encodeFrameHeader(type, flags, id, length);
     this.parts.push(header);
-    this.queuedBytes += header.length;
+    let size = header.length;
     if (length > 0) {
       this.parts.push(payload as Buffer);
-      this.queuedBytes += length;
+      size += length;
     }
-    this.schedule();
+    this.queuedBytes += size;
+    this.enqueuedTotal += size;
+    if (!this.scheduled && !this.writing) {
+      this.scheduled = true;
+      this.options.schedule(this.flush);
+    }
     return true;
   }
 
   /** Resolves once everything queued so far has been handed to the sink. */
   flushed(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.writing && this.parts.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.writtenTotal >= this.enqueuedTotal) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ upTo: this.enqueuedTotal, resolve, reject }));
   }
 
   /** Stops accepting frames; what is queued is still written. */
@@ -63,44 +105,52 @@ export class FrameWriter {
     this.closed = true;
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.writing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.drain();
-    });
+  private takeBatch(): { parts: Buffer[]; total: number } {
+    const max = this.options.maxBatchBytes;
+    if (this.queuedBytes <= max) {
+      const batch = { parts: this.parts, total: this.queuedBytes };
+      this.parts = [];
+      this.queuedBytes = 0;
+      return batch;
+    }
+    let count = 0;
+    let total = 0;
+    while (count < this.parts.length && (count === 0 || total + this.parts[count].length <= max)) {
+      total += this.parts[count++].length;
+    }
+    const parts = this.parts.splice(0, count);
+    this.queuedBytes -= total;
+    return { parts, total };
   }
 
   private async drain(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
     while (this.parts.length > 0 && !this.failure) {
-      const parts = this.parts;
-      const total = this.queuedBytes;
-      this.parts = [];
-      this.queuedBytes = 0;
-      // Waiters registered by now asked for frames that are all in this batch or an earlier one.
-      const waiters = this.waiters.length > 0 ? this.takeWaiters() : null;
+      const { parts, total } = this.takeBatch();
       try {
         await this.sink(parts, total);
-        waiters?.forEach(w => w.resolve());
+        this.writtenTotal += total;
+        if (this.waiters.length > 0) this.settleWaiters();
       } catch (err) {
         this.failure = err instanceof Error ? err : new Error(String(err));
         this.parts = [];
         this.queuedBytes = 0;
-        waiters?.forEach(w => w.reject(this.failure as Error));
-        this.takeWaiters().forEach(w => w.reject(this.failure as Error));
+        const waiters = this.waiters;
+        this.waiters = [];
+        waiters.forEach(w => w.reject(this.failure as Error));
         this.onError(this.failure);
       }
     }
     this.writing = false;
-    if (!this.failure) this.takeWaiters().forEach(w => w.resolve());
   }
 
-  private takeWaiters(): Array<{ resolve: () => void; reject: (err: Error) => void }> {
-    const waiters = this.waiters;
-    this.waiters = [];
-    return waiters;
+  private settleWaiters(): void {
+    const still: Waiter[] = [];
+    for (const waiter of this.waiters) {
+      if (this.writtenTotal >= waiter.upTo) waiter.resolve();
+      else still.push(waiter);
+    }
+    this.waiters = still;
   }
 }

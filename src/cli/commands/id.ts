@@ -1,0 +1,15 @@
+import { endpointIdOf, loadOrCreateKeyFile } from '../../iroh';
+import { ExitCode } from '../errors';
+import { requireKeyFile } from '../peer-client';
+import { Command } from './command';
+
+/** Prints the endpoint id (public key) of a key file. */
+export const id: Command = {
+  args: ['file'],
+  options: [],
+  async run([file], _options, io) {
+    requireKeyFile(file);
+    io.out(endpointIdOf(loadOrCreateKeyFile(file)));
+    return ExitCode.OK;
+  },
+};
