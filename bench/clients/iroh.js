@@ -1,0 +1,55 @@
+'use strict';
+/** nestjs-iroh client adapter: `ClientIroh` from the compiled package (dist/). */
+require('reflect-metadata');
+const { ClientIroh } = require('../../dist');
+const { once, count } = require('./nest-common');
+
+const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };
+
+async function create(ticket, payloads) {
+  const open = async () => {
+    const client = new ClientIroh({ ...LOOPBACK, peer: ticket });
+    await client.connect();
+    return client;
+  };
+  const client = await open();
+  const idle = [];
+  // ClientIroh.close() can wait (up to seconds) for the binding to free the UDP port: clients of
+  // the connect workload are closed together afterwards, not between measurements.
+  const toClose = [];
+  /** The QUIC connection's counters (the client keeps its connection in a private field). */
+  const wire = () => {
+    const stats = client.active?.connection?.stats();
+    return stats ? { tx: stats.udpTxBytes, rx: stats.udpRxBytes, txPackets: stats.udpTxDatagrams, rxPackets: stats.udpRxDatagrams } : null;
+  };
+  return {
+    echo: key => once(client.send('echo', payloads[key].value)),
+    stream: n => count(client.send('range', n)),
+    hold: () => once(client.send('hold', 0)),
+    wire,
+    async connectOnce() {
+      const t0 = performance.now();
+      const c = new ClientIroh({ ...LOOPBACK, peer: ticket });
+      await once(c.send('echo', payloads.small.value)); // send() connects on first use
+      const ms = performance.now() - t0;
+      toClose.push(c);
+      return ms;
+    },
+    async afterConnect() {
+      await Promise.all(toClose.splice(0).map(c => c.close()));
+    },
+    async openIdle(n) {
+      for (let i = 0; i < n; i++) {
+        const c = await open();
+        await once(c.send('echo', 'x'));
+        idle.push(c);
+      }
+    },
+    async closeIdle() {
+      await Promise.all(idle.splice(0).map(c => c.close()));
+    },
+    close: () => client.close(),
+  };
+}
+
+module.exports = { create };

@@ -1,0 +1,492 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * `npm run bench` (full, under 5 minutes) / `npm run bench:quick` (under 1 minute).
+ *
+ * For each transport: a server process and a client process (both Node, both forked from here,
+ * IPC for control only; all traffic over loopback). Each workload runs as a closed loop with N
+ * requests in flight: warm-up, then a fixed measurement window. CPU per request adds both
+ * processes' `process.cpuUsage()` over the window (all threads, so the binding's Rust threads
+ * count). Then memory per idle connection and per in-flight request.
+ *
+ * Options: --quick, --transports=iroh,tcp,…, --workloads=echo64@1,…, --out=path.json,
+ * --no-memory, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each transport, wait that
+ * long at most for other processes to stop using the CPU). The "other load" column says how many
+ * cores other processes used during each measurement window: numbers taken beside a busy machine
+ * are not comparable.
+ */
+const { fork } = require('child_process');
+const { writeFileSync, mkdirSync } = require('fs');
+const { join, dirname } = require('path');
+const os = require('os');
+const { execSync } = require('child_process');
+const { WORKLOADS, TRANSPORTS, makePayloads, ipcClient, sleep } = require('./common');
+const { renderChart } = require('./chart');
+
+const args = process.argv.slice(2);
+const flag = name => args.includes(`--${name}`);
+const option = name => {
+  const a = args.find(x => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : undefined;
+};
+
+const QUICK = flag('quick');
+const CONFIG = {
+  mode: QUICK ? 'quick' : 'full',
+  durationMs: Number(option('duration') ?? (QUICK ? 500 : 5000)),
+  warmupMs: Number(option('warmup') ?? (QUICK ? 200 : 1000)),
+  connectCount: QUICK ? 5 : 20,
+  idleConnections: QUICK ? 10 : 50,
+  heldRequests: QUICK ? 200 : 1000,
+  memory: !flag('no-memory'),
+  /** Before each transport, wait up to this long for other processes to go quiet (0: don't). */
+  waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
+};
+const only = option('transports')?.split(',');
+const onlyWorkloads = option('workloads')?.split(',');
+const transports = TRANSPORTS.filter(t => !only || only.includes(t.key));
+const workloads = WORKLOADS.filter(w => !onlyWorkloads || onlyWorkloads.includes(w.key));
+const OUT = option('out') ?? join(__dirname, 'results', QUICK ? 'quick.json' : 'latest.json');
+const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
+
+const SERVER_SCRIPTS = {
+  iroh: ['servers/iroh.js'],
+  tcp: ['servers/tcp.js'],
+  grpc: ['servers/grpc.js'],
+  'raw-stream': ['servers/raw.js', 'stream'],
+  'raw-framed': ['servers/raw.js', 'framed'],
+};
+
+const children = new Set();
+function spawnChild(script, argv) {
+  const child = fork(join(__dirname, script), argv, {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+function killAll() {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+// Whatever happens, the run ends: 10 minutes is twice the full run's budget.
+setTimeout(() => {
+  console.error('bench: overall time limit reached, stopping');
+  killAll();
+  process.exit(1);
+}, QUICK ? 120_000 : 600_000).unref();
+
+function waitReady(child, name, ms = 30_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} not ready within ${ms} ms`)), ms);
+    const onMessage = msg => {
+      if (msg?.type === 'ready') done(null, msg);
+      else if (msg?.type === 'failed') done(new Error(`${name} failed: ${msg.error}`));
+    };
+    const onExit = code => done(new Error(`${name} exited with ${code} before it was ready`));
+    const done = (err, msg) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      err ? reject(err) : resolve(msg);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function stopChild(child, ipc) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise(r => child.once('exit', r));
+  ipc.call({ cmd: 'exit' }, 2000).catch(() => undefined);
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}
+
+const cpuTotal = c => c.user + c.system;
+
+/** Whole-machine CPU counters (Linux): to tell how much of the machine other processes used. */
+function procStat() {
+  try {
+    const fields = require('fs').readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: fields[3] + (fields[4] || 0), total: fields.reduce((a, b) => a + b, 0), at: Date.now() };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU cores busy between two procStat() snapshots. */
+function busyCores(a, b) {
+  if (!a || !b || b.total === a.total) return null;
+  return ((b.total - a.total - (b.idle - a.idle)) / (b.total - a.total)) * os.cpus().length;
+}
+
+/** Waits until other processes use less than `threshold` cores (sampled over 1 s), at most `maxMs`. */
+async function waitQuiet(maxMs, threshold = 0.2) {
+  const end = Date.now() + maxMs;
+  for (;;) {
+    const a = procStat();
+    await sleep(1000);
+    const load = busyCores(a, procStat());
+    if (load === null || load < threshold) return load;
+    if (Date.now() > end) {
+      console.log(`  (machine still busy: ${load.toFixed(2)} cores used by other processes; measuring anyway)`);
+      return load;
+    }
+  }
+}
+
+async function measureWorkload(workload, server, client, payloads) {
+  if (workload.kind === 'connect') {
+    const s0 = (await server.call({ cmd: 'cpu' })).cpu;
+    const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount }, 120_000);
+    const s1 = (await server.call({ cmd: 'cpu' })).cpu;
+    return { ...result, serverCpuUs: cpuTotal(s1) - cpuTotal(s0) };
+  }
+  await client.call({ cmd: 'load', workload });
+  await sleep(CONFIG.warmupMs);
+  // start/stop answer at the next completed request: allow for slow ones.
+  const slack = 60_000;
+  await client.call({ cmd: 'start' }, slack);
+  const s0 = (await server.call({ cmd: 'cpu' })).cpu;
+  const m0 = procStat();
+  await sleep(CONFIG.durationMs);
+  const { result } = await client.call({ cmd: 'stop' }, slack);
+  const s1 = (await server.call({ cmd: 'cpu' })).cpu;
+  const m1 = procStat();
+  await client.call({ cmd: 'drain' }, slack);
+  const serverCpuUs = cpuTotal(s1) - cpuTotal(s0);
+  // Cores busy in the window minus what the client and server used: other processes' share.
+  const machine = busyCores(m0, m1);
+  const ours = (serverCpuUs + result.clientCpuUs) / 1000 / (m1.at - m0.at);
+  const otherLoadCores = machine === null ? null : Math.max(0, machine - ours);
+  const seconds = result.elapsedMs / 1000;
+  const size = workload.kind === 'echo' ? payloads[workload.payload].size : 0;
+  return {
+    ...result,
+    serverCpuUs,
+    otherLoadCores,
+    rps: result.completed / seconds,
+    mbps: size ? (result.completed * size) / seconds / 1e6 : null,
+    itemsPerSec: workload.kind === 'stream' ? result.units / seconds : null,
+    serverCpuPct: (serverCpuUs / 1000 / result.elapsedMs) * 100,
+    clientCpuPct: (result.clientCpuUs / 1000 / result.elapsedMs) * 100,
+  };
+}
+
+async function measureMemory(server, client) {
+  const mem = async who => (await who.call({ cmd: 'mem' })).mem;
+  const diff = (a, b, n) => ({
+    rssKiB: (b.rss - a.rss) / 1024 / n,
+    heapKiB: (b.heapUsed + b.external - a.heapUsed - a.external) / 1024 / n,
+  });
+  const out = {};
+  // Idle connections: N extra clients, each with one reply behind it, then nothing.
+  const n = CONFIG.idleConnections;
+  // A first round so that code paths and pools used once per connection exist before the baseline.
+  await client.call({ cmd: 'openIdle', count: 2 }, 60_000);
+  await client.call({ cmd: 'closeIdle' }, 60_000);
+  let s0 = await mem(server);
+  let c0 = await mem(client);
+  await client.call({ cmd: 'openIdle', count: n }, 120_000);
+  await sleep(200);
+  let s1 = await mem(server);
+  let c1 = await mem(client);
+  out.idleConnections = n;
+  out.serverPerIdleConnection = diff(s0, s1, n);
+  out.clientPerIdleConnection = diff(c0, c1, n);
+  await client.call({ cmd: 'closeIdle' }, 60_000);
+  await sleep(200);
+  // Requests in flight: K requests parked in the server's handler.
+  const k = CONFIG.heldRequests;
+  s0 = await mem(server);
+  c0 = await mem(client);
+  await client.call({ cmd: 'holdStart', count: k });
+  const deadline = Date.now() + 30_000;
+  let held = 0;
+  while ((held = (await server.call({ cmd: 'held' })).held) < k && Date.now() < deadline) await sleep(20);
+  s1 = await mem(server);
+  c1 = await mem(client);
+  out.heldRequests = held;
+  out.serverPerInflightRequest = diff(s0, s1, Math.max(1, held));
+  out.clientPerInflightRequest = diff(c0, c1, Math.max(1, held));
+  await server.call({ cmd: 'release' });
+  const { failed } = await client.call({ cmd: 'holdWait' }, 30_000);
+  out.heldFailed = failed;
+  if (held < k) out.note = `only ${held} of ${k} requests reached the handler`;
+  return out;
+}
+
+async function startPair(transport) {
+  const [script, ...argv] = SERVER_SCRIPTS[transport.key];
+  const serverChild = spawnChild(script, argv);
+  const server = ipcClient(serverChild, `${transport.key} server`);
+  const pair = { serverChild, server, clientChild: null, client: null };
+  const { address } = await waitReady(serverChild, `${transport.key} server`);
+  pair.clientChild = spawnChild('clients/driver.js', [transport.key]);
+  pair.client = ipcClient(pair.clientChild, `${transport.key} client`);
+  await waitReady(pair.clientChild, `${transport.key} client`);
+  await pair.client.call({ cmd: 'init', address });
+  return pair;
+}
+
+async function stopPair(pair) {
+  if (!pair) return;
+  if (pair.clientChild) await stopChild(pair.clientChild, pair.client);
+  await stopChild(pair.serverChild, pair.server);
+}
+
+async function runTransport(transport, payloads) {
+  const out = { workloads: {}, memory: null, errors: [] };
+  let pair = null;
+  try {
+    // Memory first, while both processes are fresh: later workloads leave freed-but-kept pages in RSS.
+    if (CONFIG.memory) {
+      const t0 = Date.now();
+      try {
+        pair = await startPair(transport);
+        out.memory = await measureMemory(pair.server, pair.client);
+        const m = out.memory;
+        process.stdout.write(
+          `  ${transport.key.padEnd(11)} ${'memory'.padEnd(24)} idle conn: server ${kib(m.serverPerIdleConnection.rssKiB)} RSS, client ${kib(m.clientPerIdleConnection.rssKiB)} RSS; ` +
+            `in-flight req: server ${kib(m.serverPerInflightRequest.rssKiB)} RSS / ${kib(m.serverPerInflightRequest.heapKiB)} heap  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+        );
+      } catch (err) {
+        out.errors.push(`memory: ${err.message}`);
+        process.stdout.write(`  ${transport.key.padEnd(11)} memory FAILED: ${err.message}\n`);
+        const failed = pair;
+        pair = null;
+        failed?.clientChild?.kill('SIGKILL');
+        failed?.serverChild.kill('SIGKILL');
+      }
+    }
+    for (const workload of workloads) {
+      const t0 = Date.now();
+      try {
+        if (!pair) pair = await startPair(transport);
+        out.workloads[workload.key] = await measureWorkload(workload, pair.server, pair.client, payloads);
+        process.stdout.write(`  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} ${summaryLine(workload, out.workloads[workload.key])}  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+      } catch (err) {
+        out.errors.push(`${workload.key}: ${err.message}`);
+        process.stdout.write(`  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} FAILED: ${err.message}\n`);
+        // Requests of a failed workload may still be running: the next one starts from fresh processes.
+        const failed = pair;
+        pair = null;
+        if (failed) {
+          failed.clientChild?.kill('SIGKILL');
+          failed.serverChild.kill('SIGKILL');
+        }
+      }
+    }
+  } finally {
+    await stopPair(pair);
+  }
+  return out;
+}
+
+function kib(v) {
+  return `${v.toFixed(1)} KiB`;
+}
+
+function fmt(n, digits = 0) {
+  if (n === null || n === undefined || Number.isNaN(n)) return '—';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function summaryLine(w, r) {
+  if (w.kind === 'connect') return `p50 ${fmt(r.latency.p50, 2)} ms, p99 ${fmt(r.latency.p99, 2)} ms`;
+  const main = w.metric === 'mbps' ? `${fmt(r.mbps, 2)} MB/s` : w.metric === 'items' ? `${fmt(r.itemsPerSec)} items/s` : `${fmt(r.rps)} req/s`;
+  const busy = r.otherLoadCores > 0.15 ? `, WARNING: other processes used ${fmt(r.otherLoadCores, 2)} cores` : '';
+  return `${main}, p50 ${fmt(r.latency.p50, 2)} ms${r.errors ? `, ${r.errors} errors (${r.lastError})` : ''}${busy}`;
+}
+
+/** The number a workload is judged by, higher is better (connect: replies per second of set-up). */
+function score(w, r) {
+  if (!r) return null;
+  if (w.kind === 'connect') return r.latency.p50 ? 1000 / r.latency.p50 : null;
+  if (w.metric === 'mbps') return r.mbps;
+  if (w.metric === 'items') return r.itemsPerSec;
+  return r.rps;
+}
+
+function addRatios(results) {
+  for (const w of workloads) {
+    const base = score(w, results.tcp?.workloads[w.key]);
+    for (const t of transports) {
+      const r = results[t.key]?.workloads[w.key];
+      if (!r) continue;
+      const s = score(w, r);
+      r.vsTcp = base && s ? s / base : null;
+      const ops = w.kind === 'stream' ? r.units : r.completed;
+      r.cpuPerOpUs = r.completed ? (r.clientCpuUs + r.serverCpuUs) / (w.kind === 'stream' ? r.units : r.completed) : null;
+      r.clientCpuPerOpUs = ops ? r.clientCpuUs / ops : null;
+      r.serverCpuPerOpUs = ops ? r.serverCpuUs / ops : null;
+      r.wireBytesPerOp = r.wire && r.completed ? (r.wire.tx + r.wire.rx) / r.completed : null;
+      r.wirePacketsPerOp = r.wire && r.wire.txPackets !== undefined && r.completed ? (r.wire.txPackets + r.wire.rxPackets) / r.completed : null;
+    }
+  }
+}
+
+function targets(results) {
+  const get = (t, w) => results[t]?.workloads[w];
+  const ratio = (a, b) => (a != null && b ? a / b : null);
+  const list = [
+    { name: '64 B @256 req/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'echo64@256')?.rps, get('tcp', 'echo64@256')?.rps), ok: v => v >= 1.0, unit: '×' },
+    { name: '64 B @16 req/s vs Nest TCP', want: '≥ 0.8×', value: ratio(get('iroh', 'echo64@16')?.rps, get('tcp', 'echo64@16')?.rps), ok: v => v >= 0.8, unit: '×' },
+    { name: '64 B @1 p50 vs raw framed batched stream p50', want: '≤ 1.2×', value: ratio(get('iroh', 'echo64@1')?.latency.p50, get('raw-framed', 'echo64@1')?.latency.p50), ok: v => v <= 1.2, unit: '×' },
+    { name: '10,000-item stream items/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'stream10k')?.itemsPerSec, get('tcp', 'stream10k')?.itemsPerSec), ok: v => v >= 1.0, unit: '×' },
+    { name: '1 MiB JSON MB/s vs raw binding (framed)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-framed', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
+    { name: '1 MiB JSON MB/s vs raw binding (stream per request)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-stream', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
+    { name: 'new client → first reply, p50', want: '≤ 15 ms', value: get('iroh', 'connect')?.latency.p50 ?? null, ok: v => v <= 15, unit: ' ms' },
+  ];
+  return list.map(t => ({ name: t.name, want: t.want, value: t.value, unit: t.unit.trim(), met: t.value == null ? null : t.ok(t.value) }));
+}
+
+function printTable(results) {
+  const header = ['workload', 'transport', 'req/s', 'MB/s', 'items/s', 'p50 ms', 'p99 ms', 'CPU µs/op c+s', 'vs TCP', 'wire B/op', 'other load'];
+  const rows = [];
+  for (const w of workloads) {
+    for (const t of transports) {
+      const r = results[t.key]?.workloads[w.key];
+      if (!r) {
+        rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '']);
+        continue;
+      }
+      rows.push([
+        w.label,
+        t.label,
+        w.kind === 'connect' ? '—' : fmt(r.rps),
+        fmt(r.mbps, 2),
+        fmt(r.itemsPerSec),
+        fmt(r.latency.p50, 2),
+        fmt(r.latency.p99, 2),
+        r.cpuPerOpUs == null ? '—' : `${fmt(r.cpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
+        r.vsTcp == null ? '—' : `${fmt(r.vsTcp, 2)}×`,
+        fmt(r.wireBytesPerOp),
+        r.otherLoadCores == null ? '—' : fmt(r.otherLoadCores, 2),
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => String(r[i]).length)));
+  const line = cells => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  console.log('\n' + line(header));
+  console.log(widths.map(w => '-'.repeat(w)).join('  '));
+  let last = null;
+  for (const r of rows) {
+    if (last !== null && r[0] !== last) console.log('');
+    last = r[0];
+    console.log(line(r));
+  }
+}
+
+function printMemory(results) {
+  console.log('\nMemory (after GC; RSS includes the binding\'s native memory, heap = V8 heap + external):');
+  const header = ['transport', 'server/idle conn', 'client/idle conn', 'server/in-flight req', 'client/in-flight req'];
+  const rows = transports.map(t => {
+    const m = results[t.key]?.memory;
+    if (!m) return [t.label, '—', '—', '—', '—'];
+    const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;
+    return [t.label, cell(m.serverPerIdleConnection), cell(m.clientPerIdleConnection), cell(m.serverPerInflightRequest), cell(m.clientPerInflightRequest)];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
+  const line = cells => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  console.log(widths.map(w => '-'.repeat(w)).join('  '));
+  rows.forEach(r => console.log(line(r)));
+  console.log(`(KiB each; ${CONFIG.idleConnections} idle connections, ${CONFIG.heldRequests} requests held in the handler)`);
+}
+
+function printTargets(list) {
+  console.log('\nTargets (ratios from this run):');
+  for (const t of list) {
+    const v = t.value == null ? 'n/a' : `${fmt(t.value, 2)}${t.unit === 'ms' ? ' ms' : '×'}`;
+    const status = t.met == null ? '?' : t.met ? 'met' : 'NOT met';
+    console.log(`  ${t.name.padEnd(52)} ${v.padStart(9)}  want ${t.want.padEnd(8)} ${status}`);
+  }
+}
+
+function gitCommit() {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  const started = Date.now();
+  const payloads = makePayloads();
+  console.log(
+    `nestjs-iroh benchmark (${CONFIG.mode}): ${transports.length} transports × ${workloads.length} workloads, ` +
+      `warm-up ${CONFIG.warmupMs} ms, window ${CONFIG.durationMs} ms; node ${process.version}, ${os.cpus().length} CPUs`,
+  );
+  const results = {};
+  for (const t of transports) {
+    if (CONFIG.waitQuietMs > 0) await waitQuiet(CONFIG.waitQuietMs);
+    results[t.key] = await runTransport(t, payloads);
+    // Endpoints free their UDP ports when their process ends; give the OS a moment between transports.
+    await sleep(100);
+  }
+  addRatios(results);
+  const targetList = targets(results);
+  const durationSec = (Date.now() - started) / 1000;
+  const json = {
+    meta: {
+      date: new Date().toISOString(),
+      mode: CONFIG.mode,
+      config: CONFIG,
+      durationSec,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      commit: gitCommit(),
+      payloadBytes: Object.fromEntries(Object.entries(payloads).map(([k, p]) => [k, p.size])),
+      units: {
+        rps: 'completed requests per second (closed loop, N in flight)',
+        mbps: 'payload bytes echoed per second / 1e6 (one direction: request size × completed requests)',
+        itemsPerSec: 'stream items received per second',
+        latency: 'ms from send to (last) reply, per request',
+        cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
+        wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
+        vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
+      },
+    },
+    transports: Object.fromEntries(transports.map(t => [t.key, t.label])),
+    workloads: workloads.map(w => ({ key: w.key, label: w.label, metric: w.metric, inflight: w.inflight ?? 1 })),
+    results,
+    targets: targetList,
+  };
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, JSON.stringify(json, null, 2) + '\n');
+  writeFileSync(CHART, renderChart(json));
+  printTable(results);
+  if (CONFIG.memory) printMemory(results);
+  printTargets(targetList);
+  const failures = Object.entries(results).flatMap(([k, r]) => r.errors.map(e => `${k}: ${e}`));
+  if (failures.length) console.log('\nFailures:\n  ' + failures.join('\n  '));
+  console.log(`\nWrote ${OUT} and ${CHART} in ${durationSec.toFixed(1)} s`);
+  process.exit(0);
+}
+
+main().catch(err => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+'use strict';
+/**
+ * What every benchmark server process shares: it starts its server, tells the orchestrator how to
+ * reach it, and answers control messages (CPU and memory snapshots, held requests) over IPC.
+ * A server exits when told to or when the orchestrator goes away.
+ */
+const { reply, memorySnapshot, exitWithParent } = require('../common');
+
+const counter = process.env.BENCH_COUNT_CALLS ? require('../count-calls') : null;
+counter?.install();
+
+/** Requests parked by the "hold" handler, for the memory-per-request measurement. */
+const held = [];
+
+function hold() {
+  return new Promise(resolve => held.push(resolve));
+}
+
+function releaseAll() {
+  const n = held.length;
+  for (const resolve of held.splice(0)) resolve();
+  return n;
+}
+
+/**
+ * `start()` resolves with `{ address, close }`: `address` is what clients need (ticket or port).
+ */
+function serve(name, start) {
+  exitWithParent();
+  require('@nestjs/common').Logger.overrideLogger(false);
+  process.on('message', async msg => {
+    try {
+      switch (msg.cmd) {
+        case 'cpu':
+          return reply(msg, { cpu: process.cpuUsage(), hrUs: Number(process.hrtime.bigint() / 1000n) });
+        case 'calls':
+          return reply(msg, { calls: counter ? counter.snapshot() : null });
+        case 'mem':
+          return reply(msg, { mem: memorySnapshot() });
+        case 'held':
+          return reply(msg, { held: held.length });
+        case 'release':
+          return reply(msg, { released: releaseAll() });
+        case 'exit':
+          // Ending the process closes the server's endpoint or socket.
+          reply(msg, { ok: true });
+          return setImmediate(() => process.exit(0));
+      }
+    } catch (err) {
+      reply(msg, { error: String(err && err.stack || err) });
+    }
+  });
+  start().then(
+    s => {
+      process.send({ type: 'ready', address: s.address, pid: process.pid });
+    },
+    err => {
+      process.send({ type: 'failed', error: String(err && err.stack || err) });
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { serve, hold };
