@@ -1,6 +1,5 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
-import { InvalidPeerError } from '../iroh';
 import { checkOptions, parseCommandLine } from './command-line';
 import { call } from './commands/call';
 import { Command, CommandIo } from './commands/command';
@@ -43,7 +42,6 @@ export async function runCli(argv: string[], io: CommandIo): Promise<ExitCode> {
 
 function asCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
-  if (err instanceof InvalidPeerError) return new UsageError(err.message);
   return new CliError(err instanceof Error ? err.message : String(err));
 }
 

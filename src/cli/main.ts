@@ -1,11 +1,6 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import { runCli } from './cli';
 import { ExitCode } from './errors';
-
-// The tool reports failures itself, one line each; Nest's logger would add its own.
-Logger.overrideLogger(false);
 
 const interrupt = new AbortController();
 process.once('SIGINT', () => interrupt.abort());

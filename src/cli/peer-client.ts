@@ -1,12 +1,14 @@
-import { existsSync } from 'fs';
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { ClientIroh } from '../client/client-iroh';
 import { InvalidPeerError, parsePeer } from '../iroh';
-import { CliOptions, OptionName } from './command-line';
-import { CliError, UsageError } from './errors';
+import { CliOptions } from './command-line';
+import { UsageError } from './errors';
 import { parseCountArg } from './json-args';
+import { requireKeyFile } from './key-file';
 
-/** Options of every command that talks to a peer. */
-export const NETWORK_OPTIONS: readonly OptionName[] = ['no-relay', 'key', 'bind', 'connect-timeout'];
+// The tool reports failures itself, one line each; ClientIroh would also log through Nest.
+Logger.overrideLogger(false);
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -18,11 +20,6 @@ export function peerEndpointId(peer: string): string {
     if (err instanceof InvalidPeerError) throw new UsageError(err.message);
     throw err;
   }
-}
-
-/** Fails unless `path` is an existing key file (the CLI never creates one implicitly). */
-export function requireKeyFile(path: string): void {
-  if (!existsSync(path)) throw new CliError(`no key file at ${path} (create one with: nestjs-iroh keygen ${path})`);
 }
 
 /**

@@ -44,6 +44,12 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * connection is closed as a protocol error (default 30 000).
    */
   incompleteFrameTimeout?: number;
+  /**
+   * Bytes of replies queued for one client stream (it reads slower than handlers answer).
+   * A streamed reply that would go past it fails with LIMIT_EXCEEDED and its handler is
+   * unsubscribed, so a slow client cannot make the server's memory grow (default 8 MiB).
+   */
+  maxPendingReplyBytes?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming requests and events (default: the transport's own encoding). */

@@ -32,6 +32,9 @@ import { IrohError } from './errors';
 const MIN_READ = 16 * 1024;
 const MAX_READ = 1024 * 1024;
 
+/** Output queued for the peer above which the read loop waits for it to drain. */
+const READ_PAUSE_BYTES = 4 * 1024 * 1024;
+
 export interface FrameStreamHandlers {
   onFrame(frame: Frame): void;
   onOversized(frame: OversizedFrame): void;
@@ -50,6 +53,7 @@ export class FrameStream {
   readonly writer: FrameWriter;
   private readonly decoder: FrameDecoder;
   private ended = false;
+  private decodingStopped = false;
   /** When the last bytes arrived (ms since epoch). */
   lastReceivedAt = Date.now();
 
@@ -62,7 +66,9 @@ export class FrameStream {
     const sink: FrameSink = (parts, total) => send.writeAll(toBindingBytes(parts, total));
     this.writer = new FrameWriter(sink, err => this.end(IrohError.from('stream write failed', err)), writerOptions);
     this.decoder = new FrameDecoder(maxMessageSize, {
-      onFrame: frame => handlers.onFrame(frame),
+      onFrame: frame => {
+        if (!this.decodingStopped) handlers.onFrame(frame);
+      },
       onOversized: frame => handlers.onOversized(frame),
       onError: error => handlers.onProtocolError(error),
     });
@@ -104,8 +110,10 @@ export class FrameStream {
         if (bytes.length === size) size = Math.min(MAX_READ, size * 2);
         else if (bytes.length < size / 4) size = Math.max(MIN_READ, size / 2);
         this.lastReceivedAt = Date.now();
-        if (this.decoder.failed) continue;
+        if (this.decoder.failed || this.decodingStopped) continue;
         this.decoder.push(fromBindingBytes(bytes));
+        // Backpressure: while the peer does not read what we write, read no more from it.
+        if (this.writer.pendingBytes > READ_PAUSE_BYTES) await this.writer.drainedBelow(READ_PAUSE_BYTES / 2);
       }
       this.end();
     } catch (err) {
@@ -113,10 +121,36 @@ export class FrameStream {
     }
   }
 
+  /**
+   * The receiving side ended. A clean end (the peer finished its side) leaves our side
+   * open, so replies to what is in flight can still be written.
+   */
   private end(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.writer.close();
+    if (error) this.writer.close();
     this.handlers.onClosed(error);
+  }
+
+  /**
+   * Finishes our side and waits (up to `timeoutMs`) until the peer has received everything
+   * written, so that a connection closed right after does not discard the last frames.
+   */
+  async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
+    await this.finish();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.stream.send.stopped().catch(() => undefined),
+      new Promise(resolve => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Stops handing frames on: everything received from now on is discarded. */
+  stopDecoding(): void {
+    this.decodingStopped = true;
   }
 }

@@ -100,6 +100,13 @@ export class FrameWriter {
     return new Promise((resolve, reject) => this.waiters.push({ upTo: this.enqueuedTotal, resolve, reject }));
   }
 
+  /** Resolves once at most `bytes` remain queued (or the writer failed). */
+  drainedBelow(bytes: number): Promise<void> {
+    if (this.queuedBytes <= bytes || this.failure) return Promise.resolve();
+    const target = this.enqueuedTotal - bytes;
+    return new Promise(resolve => this.waiters.push({ upTo: target, resolve, reject: () => resolve() }));
+  }
+
   /** Stops accepting frames; what is queued is still written. */
   close(): void {
     this.closed = true;

@@ -456,6 +456,16 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       this.failRequest(channel, id, request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(payload.bytes.length, this.maxMessageSize)}`);
       return;
     }
+    if (type === FrameType.DATA && channel.pendingBytes + payload.bytes.length > this.limits.maxPendingReplyBytes) {
+      this.failRequest(
+        channel,
+        id,
+        request,
+        ErrorCode.LIMIT_EXCEEDED,
+        `Streamed reply dropped: the client does not read fast enough (maxPendingReplyBytes ${this.limits.maxPendingReplyBytes})`,
+      );
+      return;
+    }
     channel.write(type, id, payload.bytes, payload.flags);
     if (isFinalReply(type)) channel.endRequest(id);
   }

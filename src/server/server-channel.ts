@@ -42,6 +42,8 @@ export class ServerChannel {
   private readonly stream: FrameStream;
   /** The client finished its side: reply to what is in flight, then finish ours. */
   private peerFinished = false;
+  /** A protocol error ended this channel: nothing more it receives is handled. */
+  private failed = false;
 
   constructor(
     bi: iroh.BiStream,
@@ -75,7 +77,17 @@ export class ServerChannel {
 
   endRequest(id: number): void {
     this.inflight.delete(id);
-    if (this.peerFinished && this.inflight.size === 0) void this.stream.finish();
+    if (this.peerFinished && this.inflight.size === 0) this.finishAndRelease();
+  }
+
+  /** Bytes of replies queued and not yet written (the client reads slower than we answer). */
+  get pendingBytes(): number {
+    return this.stream.writer.pendingBytes;
+  }
+
+  /** Both sides are done: finish ours and let the server forget this channel. */
+  private finishAndRelease(): void {
+    void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
 
   write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
@@ -113,6 +125,7 @@ export class ServerChannel {
   }
 
   private onFrame(frame: Frame): void {
+    if (this.failed) return;
     switch (frame.type) {
       case FrameType.REQUEST:
         return this.host.onRequest(this, frame);
@@ -156,27 +169,23 @@ export class ServerChannel {
    * peers are not affected.
    */
   onProtocolError(error: ProtocolError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stream.stopDecoding();
     this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
     for (const request of this.inflight.values()) cancelRequest(request);
     this.inflight.clear();
     this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
-    const writer = this.stream.writer;
-    writer.close();
-    const closeTimer = setTimeout(() => closeConnection(this.connection, error.code, error.message), 1000);
-    closeTimer.unref();
-    writer.flushed().then(
-      () => {
-        clearTimeout(closeTimer);
-        closeConnection(this.connection, error.code, error.message);
-      },
-      () => undefined,
-    );
+    // Close the connection once the GOAWAY has arrived (or after a second at most).
+    void this.stream
+      .finishAndWaitDelivered(1000)
+      .then(() => closeConnection(this.connection, error.code, error.message));
   }
 
   private onClosed(error?: Error): void {
     if (!error) {
       this.peerFinished = true;
-      if (this.inflight.size === 0) void this.stream.finish();
+      if (this.inflight.size === 0) this.finishAndRelease();
       return;
     }
     for (const request of this.inflight.values()) cancelRequest(request);

@@ -8,6 +8,7 @@ export interface ServerLimits {
   maxConcurrentRequestsPerPeer: number;
   maxPatternLength: number;
   incompleteFrameTimeout: number;
+  maxPendingReplyBytes: number;
   drainTimeout: number;
 }
 
@@ -18,6 +19,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxConcurrentRequestsPerPeer: 4096,
   maxPatternLength: 1024,
   incompleteFrameTimeout: 30_000,
+  maxPendingReplyBytes: 8 * 1024 * 1024,
   drainTimeout: 5000,
 };
 

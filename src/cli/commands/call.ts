@@ -1,7 +1,6 @@
 import { ExitCode } from '../errors';
 import { parseCountArg, parseJsonArg, parsePatternArg } from '../json-args';
-import { NETWORK_OPTIONS, withPeerClient } from '../peer-client';
-import { forEachReply } from '../replies';
+import { NETWORK_OPTIONS } from '../network-options';
 import { Command } from './command';
 
 /** Sends a request and prints each reply value as one line of JSON. */
@@ -12,6 +11,8 @@ export const call: Command = {
     const pattern = parsePatternArg(patternText);
     const data = parseJsonArg(json, 'the payload');
     const timeoutMs = parseCountArg(options.timeout, '--timeout', 0);
+    const { withPeerClient } = await import('../peer-client');
+    const { forEachReply } = await import('../replies');
     await withPeerClient(peer, options, client =>
       forEachReply(client.send(pattern, data), value => io.out(JSON.stringify(value) ?? 'null'), {
         timeoutMs,

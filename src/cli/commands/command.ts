@@ -8,6 +8,10 @@ export interface CommandIo {
   signal: AbortSignal;
 }
 
+/**
+ * A command. Commands load the transport (Nest, the iroh binding) inside `run`, after their
+ * arguments are checked: help and usage errors then answer at once.
+ */
 export interface Command {
   /** Positional arguments, for the usage line. */
   args: readonly string[];

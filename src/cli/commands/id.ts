@@ -1,6 +1,5 @@
-import { endpointIdOf, loadOrCreateKeyFile } from '../../iroh';
 import { ExitCode } from '../errors';
-import { requireKeyFile } from '../peer-client';
+import { requireKeyFile } from '../key-file';
 import { Command } from './command';
 
 /** Prints the endpoint id (public key) of a key file. */
@@ -9,6 +8,7 @@ export const id: Command = {
   options: [],
   async run([file], _options, io) {
     requireKeyFile(file);
+    const { endpointIdOf, loadOrCreateKeyFile } = await import('../../iroh');
     io.out(endpointIdOf(loadOrCreateKeyFile(file)));
     return ExitCode.OK;
   },

@@ -1,5 +1,4 @@
 import { existsSync } from 'fs';
-import { endpointIdOf, loadOrCreateKeyFile } from '../../iroh';
 import { CliError, ExitCode } from '../errors';
 import { Command } from './command';
 
@@ -11,6 +10,7 @@ export const keygen: Command = {
     if (existsSync(file)) {
       throw new CliError(`${file} already exists: keygen never replaces a key (remove the file first to make a new one)`);
     }
+    const { endpointIdOf, loadOrCreateKeyFile } = await import('../../iroh');
     io.out(endpointIdOf(loadOrCreateKeyFile(file)));
     return ExitCode.OK;
   },

@@ -1,10 +1,8 @@
 import { performance } from 'perf_hooks';
 import { setTimeout as sleep } from 'timers/promises';
-import { connectionPath, describePath } from '../connection-path';
 import { CliError, ExitCode, oneLine } from '../errors';
 import { parseCountArg, parsePatternArg } from '../json-args';
-import { NETWORK_OPTIONS, peerEndpointId, withPeerClient } from '../peer-client';
-import { firstReply } from '../replies';
+import { NETWORK_OPTIONS } from '../network-options';
 import { Command } from './command';
 
 /**
@@ -19,6 +17,9 @@ export const ping: Command = {
     const intervalMs = parseCountArg(options.interval, '--interval', 1000);
     const timeoutMs = parseCountArg(options.timeout, '--timeout', 5000);
     const pattern = parsePatternArg(options.pattern ?? 'health.check');
+    const { peerEndpointId, withPeerClient } = await import('../peer-client');
+    const { firstReply } = await import('../replies');
+    const { connectionPath, describePath } = await import('../connection-path');
     const endpointId = peerEndpointId(peer);
     const shortId = endpointId.slice(0, 10);
     const rtts: number[] = [];
