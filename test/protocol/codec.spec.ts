@@ -432,7 +432,7 @@ describe('encodeValue / decodeValue', () => {
   });
 
   it.each(['{', 'nul', '{"a":}', '\u0000', '[1,2', 'undefined', '\uFFFD'])(
-    'refuses malformed JSON %p with MALFORMED_PAYLOAD',
+    'refuses malformed JSON %j with MALFORMED_PAYLOAD',
     text => {
       expectProtocolError(() => decodeValue(Buffer.from(text, 'utf8'), 0), ErrorCode.MALFORMED_PAYLOAD);
     },
@@ -756,6 +756,37 @@ describe('FrameWriter', () => {
     writer.write(FrameType.DATA, 1, null);
     await expect(writer.flushed()).rejects.toThrow('plain string');
     expect(errors[0]).toBeInstanceOf(Error);
+  });
+
+  it('caps each batch at maxBatchBytes (a larger single part goes alone) and keeps the order', async () => {
+    const rec = recordingSink();
+    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 100, schedule: f => setImmediate(f) });
+    for (let i = 1; i <= 40; i++) writer.write(FrameType.DATA, i, Buffer.alloc(i === 20 ? 500 : 30, i));
+    await writer.flushed();
+    expect(rec.calls.length).toBeGreaterThan(10);
+    for (const call of rec.calls) {
+      const bigPart = call.parts.some(p => p.length > 100);
+      expect(call.total <= 100 || (bigPart && call.parts.length === 1)).toBe(true);
+    }
+    const frames = decodeAll(rec.calls);
+    expect(frames.map(f => f.id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(frames.every(f => f.payload.every(b => b === f.id))).toBe(true);
+  });
+
+  it('drainedBelow() resolves once the queue is small enough', async () => {
+    const rec = recordingSink();
+    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 1000, schedule: f => setImmediate(f) });
+    const release = rec.hold();
+    for (let i = 1; i <= 10; i++) writer.write(FrameType.DATA, i, Buffer.alloc(996));
+    let drained = false;
+    const done = writer.drainedBelow(3000).then(() => (drained = true));
+    await new Promise(r => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    release();
+    await done;
+    expect(writer.pendingBytes).toBeLessThanOrEqual(3000);
+    await expect(writer.drainedBelow(1 << 30)).resolves.toBeUndefined();
+    await writer.flushed();
   });
 
   it('after close() refuses new frames but still writes what was queued', async () => {
