@@ -6,6 +6,8 @@ export interface AppProcessOptions {
   label: string;
   /** The compiled entry file, run with this Node. */
   script: string;
+  /** Command-line arguments for the script. */
+  args?: string[];
   /** Added to the current environment. */
   env: Record<string, string>;
   /** Receives each output line (stdout and stderr) as it arrives. */
@@ -28,7 +30,7 @@ export class AppProcess {
   private readonly exited: Promise<number | null>;
 
   constructor(private readonly options: AppProcessOptions) {
-    this.child = spawn(process.execPath, [options.script], {
+    this.child = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -12,6 +12,8 @@ const STATE_DIR = join(__dirname, '../../.iroh');
 const START_TIMEOUT_MS = 30_000;
 
 const apps: AppProcess[] = [];
+/** Set by Ctrl-C (or SIGTERM): the apps are being stopped on purpose. */
+let stopping = false;
 /** Width of the widest label, so that the apps' output lines up. */
 let labelWidth = 0;
 
@@ -100,6 +102,8 @@ async function run(options: DemoOptions): Promise<number> {
   const first = gateways[0].url;
   say(`Running. Try: curl ${first}/orders   curl ${first}/health   (Ctrl-C stops everything)`);
   const exitedApp = await Promise.race(apps.map(app => app.whenExited().then(() => app)));
+  // Ctrl-C reaches the apps too (same process group): they may end before stopAll asks them.
+  if (stopping) return 0;
   say(`${exitedApp.label} stopped unexpectedly.`);
   return 1;
 }
@@ -116,7 +120,6 @@ async function main(): Promise<void> {
     console.log(DEMO_USAGE);
     return;
   }
-  let stopping = false;
   const stopOnSignal = () => {
     if (stopping) return;
     stopping = true;
