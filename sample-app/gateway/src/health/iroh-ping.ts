@@ -1,15 +1,15 @@
 import { Observable } from 'rxjs';
 import { ClientIroh } from 'nestjs-iroh';
 
-/** The result of pinging an iroh peer. */
-export interface IrohPing {
+/** The result of pinging an iroh peer (a type, not an interface: terminus takes it as health data). */
+export type IrohPing = {
   /** Milliseconds from sending the ping to its reply. */
   rttMs: number;
   /** How the connection reaches the peer now: straight over UDP, or through a relay server. */
   path: 'direct' | 'relay' | 'unknown';
   /** The peer's address on that path (`ip:port`, or the relay's URL). */
   remoteAddr: string | null;
-}
+};
 
 export interface IrohPingOptions {
   /** Pattern of the request sent as the ping (default `health.check`). Any reply counts. */

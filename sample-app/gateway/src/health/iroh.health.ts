@@ -24,7 +24,7 @@ export class IrohHealthIndicator {
   pingCheck<Key extends string>(key: Key, client: ClientIroh, options: IrohPingCheckOptions = {}): HealthCheckAttempt<Key> {
     return this.healthIndicatorService
       .check(key)
-      .attempt(async ({ signal }) => ({ ...(await pingIrohPeer(client, { pattern: options.pattern, signal })) }))
+      .attempt(({ signal }) => pingIrohPeer(client, { pattern: options.pattern, signal }))
       .withTimeout(options.timeout ?? 1000);
   }
 }

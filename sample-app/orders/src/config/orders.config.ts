@@ -37,20 +37,20 @@ export function ordersConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Order
 }
 
 /** `IROH_RELAY`: `default` (n0's relays), `disabled` (offline), `staging`, or relay URLs separated by commas. */
-export function relayModeOf(value: string | undefined): RelayModeOption {
+function relayModeOf(value: string | undefined): RelayModeOption {
   if (value === undefined || value === '' || value === 'default') return 'default';
   if (value === 'disabled' || value === 'staging') return value;
   return value.split(',').map(url => url.trim());
 }
 
-export function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
+function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new Error(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
   }
   return value as T;
 }
 
-export function portOf(value: string, name: string): number {
+function portOf(value: string, name: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`${name} must be a port number, 0 for any free port (got ${JSON.stringify(value)})`);
