@@ -146,10 +146,15 @@ async function expectGatewayServesOrders(url: string, transport: 'iroh' | 'tcp',
 beforeAll(async () => {
   await new Promise<void>((done, fail) => {
     const build = spawn(npm, ['run', 'build:sample'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const limit = setTimeout(() => build.kill('SIGKILL'), 140_000);
     let output = '';
     build.stdout.on('data', d => (output += d));
     build.stderr.on('data', d => (output += d));
-    build.on('close', code => (code === 0 ? done() : fail(new Error(`npm run build:sample failed (${code}):\n${output}`))));
+    build.on('close', code => {
+      clearTimeout(limit);
+      if (code === 0) done();
+      else fail(new Error(`npm run build:sample failed (${code}):\n${output}`));
+    });
   });
 }, 150_000);
 
@@ -211,8 +216,12 @@ describe('the sample app in separate processes', () => {
 
 describe('the demo (`npm start -- --once`, after its build step)', () => {
   it('starts both apps, makes its calls through the gateway and exits 0', async () => {
-    // The demo keeps its key and ticket in sample-app/.iroh, as `npm start` does.
-    const demo = new AppProcess({ label: 'demo', script: join(dist, 'demo/main.js'), args: ['--once', '--port', '0'], env: {} });
+    const demo = new AppProcess({
+      label: 'demo',
+      script: join(dist, 'demo/main.js'),
+      args: ['--once', '--port', '0', '--state-dir', stateDir],
+      env: {},
+    });
     running.push(demo);
     let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([

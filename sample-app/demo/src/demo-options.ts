@@ -8,10 +8,12 @@ export interface DemoOptions {
   port: number;
   /** Also show Nest's start-up messages. */
   verbose: boolean;
+  /** Folder of the service's key and ticket files; null: sample-app/.iroh. */
+  stateDir: string | null;
   help: boolean;
 }
 
-export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--port 3000] [--verbose]
+export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--port 3000] [--state-dir dir] [--verbose]
 
 Starts the orders service and the HTTP gateway as separate processes on this machine,
 offline (iroh relays disabled), calls the gateway and prints what happened.
@@ -20,10 +22,18 @@ offline (iroh relays disabled), calls the gateway and prints what happened.
                 TCP at once and one gateway calls it over each
   --port        HTTP port of the gateway (the second gateway of "both" takes the next one);
                 0 picks free ports
+  --state-dir   folder of the service's key and ticket files (default sample-app/.iroh)
   --verbose     also show Nest's start-up messages`;
 
 export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
-  const options: DemoOptions = { once: false, transport: 'iroh', port: 3000, verbose: false, help: false };
+  const options: DemoOptions = {
+    once: false,
+    transport: 'iroh',
+    port: 3000,
+    verbose: false,
+    stateDir: null,
+    help: false,
+  };
   const transport = env.TRANSPORT ?? 'iroh';
   options.transport = transportOf(transport, 'TRANSPORT');
   for (let i = 0; i < args.length; i++) {
@@ -38,6 +48,7 @@ export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = proces
     else if (arg === '--help' || arg === '-h') options.help = true;
     else if (arg === '--transport') options.transport = transportOf(value(), '--transport');
     else if (arg === '--port') options.port = portOf(value());
+    else if (arg === '--state-dir') options.stateDir = value();
     else throw new Error(`unknown option ${arg}`);
   }
   return options;

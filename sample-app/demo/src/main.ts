@@ -1,4 +1,4 @@
-import { join, relative } from 'path';
+import { join, relative, resolve } from 'path';
 import { AppProcess } from './app-process';
 import { DEMO_USAGE, DemoOptions, parseDemoOptions } from './demo-options';
 import { displayLine } from './nest-log-line';
@@ -7,8 +7,8 @@ import { runScenario } from './scenario';
 /** The compiled apps sit next to this one, in sample-app/dist/. */
 const ORDERS_MAIN = join(__dirname, '../orders/main.js');
 const GATEWAY_MAIN = join(__dirname, '../gateway/main.js');
-/** The service's key and ticket files (sample-app/.iroh/): its identity survives restarts. */
-const STATE_DIR = join(__dirname, '../../.iroh');
+/** The service's key and ticket files by default (sample-app/.iroh/): its identity survives restarts. */
+const DEFAULT_STATE_DIR = join(__dirname, '../../.iroh');
 const START_TIMEOUT_MS = 30_000;
 
 const apps: AppProcess[] = [];
@@ -50,11 +50,12 @@ async function run(options: DemoOptions): Promise<number> {
   const transports = options.transport === 'both' ? (['iroh', 'tcp'] as const) : [options.transport];
   const gatewayLabel = (transport: string) => (transports.length > 1 ? `gateway-${transport}` : 'gateway');
   labelWidth = Math.max('orders'.length, ...transports.map(t => gatewayLabel(t).length));
-  const ticketFile = shown(join(STATE_DIR, 'orders.ticket'));
+  const stateDir = options.stateDir ? resolve(options.stateDir) : DEFAULT_STATE_DIR;
+  const ticketFile = shown(join(stateDir, 'orders.ticket'));
   say(`Starting the orders service (TRANSPORT=${options.transport}, iroh relays disabled: offline, loopback only)`);
   const orders = startApp('orders', ORDERS_MAIN, {
     TRANSPORT: options.transport,
-    IROH_KEY_FILE: shown(join(STATE_DIR, 'orders.key')),
+    IROH_KEY_FILE: shown(join(stateDir, 'orders.key')),
     IROH_TICKET_FILE: ticketFile,
     IROH_RELAY: 'disabled',
     IROH_BIND: '127.0.0.1:0',
