@@ -1,5 +1,5 @@
 export { IrohServer, IROH_TRANSPORT, NO_MESSAGE_HANDLER } from './server/iroh-server';
-export { ClientIroh } from './client/client-iroh';
+export { ClientIroh, IrohPingResult } from './client/client-iroh';
 export { IrohClientError, IrohClientErrorCode } from './client/client-errors';
 export { IrohContext, IrohContextArgs } from './context/iroh.context';
 export { IrohServerOptions, ClientIrohOptions, IrohProtocolOptions } from './interfaces/iroh-options.interface';

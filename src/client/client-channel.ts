@@ -54,6 +54,8 @@ export class ClientChannel {
   private heard = false;
   private silentFor = 0;
   private pingId = 0;
+  /** PINGs sent by ping(), by id: called with null on the PONG, or with the failure. */
+  private readonly pings = new Map<number, (error: Error | null) => void>();
 
   constructor(
     bi: iroh.BiStream,
@@ -96,8 +98,7 @@ export class ClientChannel {
           return;
         }
       }
-      this.pingId = this.pingId >= MAX_REQUEST_ID ? 1 : this.pingId + 1;
-      this.stream.writer.write(FrameType.PING, this.pingId, null);
+      this.stream.writer.write(FrameType.PING, this.nextPingId(), null);
     }, interval);
     this.keepAliveTimer.unref();
   }
@@ -142,6 +143,30 @@ export class ClientChannel {
     };
   }
 
+  /** Round-trip time of a PING/PONG on this stream, in milliseconds. */
+  ping(timeoutMs: number): Promise<number> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = this.nextPingId();
+    const started = process.hrtime.bigint();
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        reject(new IrohClientError(IrohClientErrorCode.TIMEOUT, `No PONG within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pings.set(id, error => {
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(Number(process.hrtime.bigint() - started) / 1e6);
+      });
+      this.stream.writer.write(FrameType.PING, id, null);
+    });
+  }
+
+  private nextPingId(): number {
+    this.pingId = this.pingId >= MAX_REQUEST_ID ? 1 : this.pingId + 1;
+    return this.pingId;
+  }
+
   /** Sends an event; resolves once it is handed to the connection. */
   event(payload: EncodedPayload): Promise<void> {
     if (this.closedWith) return Promise.reject(this.closedWith);
@@ -172,8 +197,14 @@ export class ClientChannel {
       case FrameType.PING:
         this.stream.writer.write(FrameType.PONG, frame.id, null);
         return;
-      case FrameType.PONG:
+      case FrameType.PONG: {
+        const waiter = this.pings.get(frame.id);
+        if (waiter) {
+          this.pings.delete(frame.id);
+          waiter(null);
+        }
         return;
+      }
       case FrameType.GOAWAY: {
         const { code, reason } = decodeGoAway(frame.payload);
         const kind = code === ErrorCode.GOING_AWAY || code === ErrorCode.NO_ERROR
@@ -233,6 +264,8 @@ export class ClientChannel {
     if (this.closedWith) return;
     this.closedWith = error;
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    for (const waiter of this.pings.values()) waiter(error);
+    this.pings.clear();
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const entry of pending) {

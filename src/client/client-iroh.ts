@@ -32,6 +32,16 @@ import {
 import { ClientChannel, ClientChannelHost, KeepAliveOptions } from './client-channel';
 import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
 
+/** What {@link ClientIroh.ping} measured. */
+export interface IrohPingResult {
+  /** Round-trip time of a PING/PONG, in milliseconds. */
+  rttMs: number;
+  /** `direct` when the connection goes straight to the peer's address, `relay` through a relay. */
+  path: 'direct' | 'relay';
+  /** The peer's address on the selected path (ip:port, or the relay URL). */
+  remoteAddr: string | null;
+}
+
 interface ActiveConnection {
   connection: iroh.Connection;
   channel: ClientChannel;
@@ -111,6 +121,29 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     await this.connectionPromise;
   }
 
+  /**
+   * Measures the round trip to the server with a PING frame (no handler involved) and
+   * tells which path the connection uses: `direct` (UDP to the peer's address) or `relay`.
+   * Connects first when needed.
+   */
+  async ping(options: { timeout?: number } = {}): Promise<IrohPingResult> {
+    await this.connect();
+    const active = this.active;
+    if (!active) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
+    const rttMs = await active.channel.ping(options.timeout ?? 5000);
+    let selected: iroh.PathSnapshot | undefined;
+    try {
+      selected = active.connection.paths().find(p => p.isSelected);
+    } catch {
+      // Closed meanwhile: the round trip was still measured.
+    }
+    return {
+      rttMs,
+      path: selected?.isRelay ? 'relay' : 'direct',
+      remoteAddr: selected?.remoteAddr ?? null,
+    };
+  }
+
   /** Closes the connection; in-flight requests fail. A later `send()` connects again. */
   async close(): Promise<void> {
     this.connectionPromise = null;
@@ -118,7 +151,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     // In functions of their own, so that no local here references the endpoint while its
     // port is released.
     const sockets = await this.closeEndpoint();
-    if (sockets) await releaseNativeHandles(sockets);
+    // Only a fixed port is worth freeing at once (forcing collections costs time).
+    if (sockets && hasFixedPort(this.options.bindAddr)) await releaseNativeHandles(sockets);
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
@@ -273,6 +307,10 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   private onConnectionClosed(active: ActiveConnection, reason: string): void {
     active.channel.close(connectionLostError(reason));
   }
+}
+
+function hasFixedPort(bindAddr: string | undefined): boolean {
+  return bindAddr !== undefined && !/:0$/.test(bindAddr);
 }
 
 function nonNegative(value: number | undefined, fallback: number, name: string): number {

@@ -1,5 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
+import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 
@@ -20,7 +20,16 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'nestjs-iroh-consumer-'));
-    execFileSync(npm, ['pack', '--pack-destination', dir], { cwd: root, stdio: 'pipe', timeout: 120_000 });
+    // Built into a staging copy, so that other tests using dist/ are not disturbed.
+    const staging = join(dir, 'staging');
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', join(staging, 'dist')], {
+      cwd: root,
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
+    for (const entry of ['package.json', 'README.md', 'docs']) cpSync(join(root, entry), join(staging, entry), { recursive: true });
+    execFileSync(npm, ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: staging, stdio: 'pipe', timeout: 120_000 });
     const tarball = readdirSync(dir).find(f => f.endsWith('.tgz'));
     if (!tarball) throw new Error('npm pack produced no tarball');
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
@@ -48,6 +57,13 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     } finally {
       server.kill('SIGKILL');
     }
+  });
+
+  it('installs the nestjs-iroh command: keygen and id', () => {
+    const bin = join(dir, 'node_modules/.bin/nestjs-iroh');
+    execFileSync(bin, ['keygen', join(dir, 'cli.key')], { cwd: dir, timeout: 30_000 });
+    const id = execFileSync(bin, ['id', join(dir, 'cli.key')], { cwd: dir, timeout: 30_000 }).toString().trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('type-checks under strict, including customClass in ClientsModule.register', () => {

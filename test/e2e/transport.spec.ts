@@ -196,6 +196,19 @@ describe('ClientIroh lifecycle', () => {
     expect(events).toEqual(['connect', 'close']);
   });
 
+  it('pings the server with a PING frame and reports the path', async () => {
+    const client = irohClient(running.ticket);
+    try {
+      const result = await client.ping({ timeout: 5000 });
+      expect(result.rttMs).toBeGreaterThan(0);
+      expect(result.rttMs).toBeLessThan(5000);
+      expect(result.path).toBe('direct');
+      expect(result.remoteAddr).toMatch(/^127\.0\.0\.1:\d+$/);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('connects lazily on send and again after close()', async () => {
     const client = irohClient(running.ticket);
     await expect(call(client, 'sum', [1, 1])).resolves.toBe(2);
@@ -241,7 +254,7 @@ describe('ClientIroh lifecycle', () => {
     const silent = await startIrohServer(MathModule);
     const ticket = silent.ticket;
     await silent.app.close();
-    const client = new C({ peer: ticket, relayMode: 'disabled', bindAddr: '127.0.0.1:0', connectTimeout: 500 });
+    const client = new C({ peer: ticket, relayMode: 'disabled', bindAddr: '127.0.0.1:0', connectTimeout: 500, retryAttempts: 0 });
     const started = Date.now();
     const err = await callError(client, 'sum', [1]);
     expect(Date.now() - started).toBeLessThan(5000);
