@@ -621,6 +621,24 @@ describe('IrohServer under hostile input', () => {
       expect(growth).toBeLessThan(16 * 1024 * 1024);
     });
 
+    knownBug('keeps answering other peers during a burst of corrupt compressed requests', async () => {
+      // 8000 REQUESTs flagged COMPRESSED whose 8-byte payload is not DEFLATE: 104 KB on the
+      // wire. Each costs a failed synchronous inflate (an Error with a stack trace, a 16 KiB
+      // output buffer, stream teardown) plus an ERROR reply, all within the read loop's
+      // synchronous decoder.push, so the event loop is blocked for seconds.
+      const connection = await connect();
+      const bi = await connection.openBi();
+      const corrupt = Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]);
+      const burst = Array.from({ length: 8000 }, (_, i) => encodeFrame(FrameType.REQUEST, i + 1, corrupt, FrameFlag.COMPRESSED));
+      await bi.send.writeAll(bytesOf(...burst));
+      await sleep(20);
+      const started = Date.now();
+      await expect(call(good, 'sum', [1, 2], 30_000)).resolves.toBe(3);
+      const latency = Date.now() - started;
+      drop(connection);
+      expect(latency).toBeLessThan(500);
+    });
+
     knownBug('serves no more than maxStreamsPerConnection streams of one connection at once', async () => {
       // The limit is applied with setMaxConcurrentBiStreams after the handshake, but QUIC
       // cannot take back the stream credit already granted (100), so those are all served.
