@@ -4,8 +4,10 @@
 #   test/fuzz/run.sh [SECONDS] [libFuzzer flags...]     e.g. test/fuzz/run.sh 30 -jobs=1
 #
 # Compiles src/protocol to test/fuzz/.build/protocol, seeds test/fuzz/.build/corpus, and runs
-# test/fuzz/frame-decoder.fuzz.js, instrumenting only the compiled protocol code. Findings
-# are written as crash-* files in the repository root and make the script exit non-zero.
+# test/fuzz/frame-decoder.fuzz.js, instrumenting only the compiled protocol code. A finding
+# (an invariant violated, or an exception) makes the script exit non-zero and is written to
+# test/fuzz/findings/ (crash-<sha1>); replay one with
+#   test/fuzz/run.sh 0 test/fuzz/findings/crash-<sha1>
 # Needs no npm script; uses the binaries in node_modules/.bin.
 set -euo pipefail
 
@@ -43,6 +45,11 @@ if ! node -e "require('@jazzer.js/fuzzer')" >/dev/null 2>&1; then
 fi
 
 node "$FUZZ/seed-corpus.js" "$BUILD/corpus"
-exec "$BIN/jazzer" test/fuzz/frame-decoder.fuzz "$BUILD/corpus" --sync \
+mkdir -p "$FUZZ/findings"
+# A file argument replays that input once instead of fuzzing.
+CORPUS=("$BUILD/corpus")
+if [[ $# -gt 0 && -f "$1" ]]; then CORPUS=("$@"); set --; fi
+exec "$BIN/jazzer" test/fuzz/frame-decoder.fuzz "${CORPUS[@]}" --sync \
   -i test/fuzz/.build/protocol/ \
-  -- -max_total_time="$DURATION" -print_final_stats=1 -max_len=4096 "$@"
+  -- -max_total_time="$DURATION" -print_final_stats=1 -max_len=4096 \
+  -artifact_prefix="$FUZZ/findings/" "$@"
