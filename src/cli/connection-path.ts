@@ -1,23 +1,15 @@
-import { ClientIroh } from '../client/client-iroh';
-import iroh = require('../iroh/binding');
+import type { IrohPingResult } from '../client/client-iroh';
 
 export interface ConnectionPath {
   /** Straight over UDP, or through a relay server. */
-  kind: 'direct' | 'relay' | 'unknown';
+  kind: 'direct' | 'relay';
   /** `ip:port`, or the relay's URL. */
   remoteAddr: string | null;
 }
 
-/**
- * The path the client's connection to its peer uses now, as iroh selected it.
- * ClientIroh has no public accessor for its connection; this reads the field that holds it
- * and reports `unknown` when there is none.
- */
-export function connectionPath(client: ClientIroh): ConnectionPath {
-  const connection = (client as unknown as { active?: { connection?: { paths(): iroh.PathSnapshot[] } } }).active?.connection;
-  const selected = connection?.paths().find(path => path.isSelected);
-  if (!selected) return { kind: 'unknown', remoteAddr: null };
-  return { kind: selected.isRelay ? 'relay' : 'direct', remoteAddr: selected.remoteAddr };
+/** The path a ping travelled, as iroh selected it. */
+export function pathOf(result: IrohPingResult): ConnectionPath {
+  return { kind: result.path, remoteAddr: result.remoteAddr };
 }
 
 export function describePath(path: ConnectionPath): string {

@@ -6,29 +6,34 @@ export type IrohPing = {
   /** Milliseconds from sending the ping to its reply. */
   rttMs: number;
   /** How the connection reaches the peer now: straight over UDP, or through a relay server. */
-  path: 'direct' | 'relay' | 'unknown';
+  path: 'direct' | 'relay';
   /** The peer's address on that path (`ip:port`, or the relay's URL). */
   remoteAddr: string | null;
 };
 
 export interface IrohPingOptions {
-  /** Pattern of the request sent as the ping (default `health.check`). Any reply counts. */
+  /**
+   * Pattern of a request sent as the ping, where any reply counts. Without it the ping is
+   * the transport's own PING frame, answered without any handler.
+   */
   pattern?: string;
+  /** Milliseconds before the ping fails (default 5000). */
+  timeout?: number;
   /** Aborts the ping (its request is cancelled). */
   signal?: AbortSignal;
 }
 
-/**
- * Pings the server behind `client` with one request and times the reply. Any reply counts,
- * an error reply included (a server without the pattern answers "no matching handler"):
- * it proves the peer is reachable and serving.
- */
+/** Pings the server behind `client` and reports the round trip and the path. */
 export async function pingIrohPeer(client: ClientIroh, options: IrohPingOptions = {}): Promise<IrohPing> {
+  if (options.signal?.aborted) throw options.signal.reason;
+  const timeout = options.timeout ?? 5000;
+  if (options.pattern === undefined) return client.ping({ timeout });
   await client.connect();
   const started = performance.now();
-  await firstReply(client.send(options.pattern ?? 'health.check', {}), options.signal);
+  await firstReply(client.send(options.pattern, {}), options.signal);
   const rttMs = Math.round((performance.now() - started) * 100) / 100;
-  return { rttMs, ...currentPath(client) };
+  const { path, remoteAddr } = await client.ping({ timeout });
+  return { rttMs, path, remoteAddr };
 }
 
 /** Resolves on the first value, completion or error reply; rejects on a transport failure or abort. */
@@ -50,23 +55,4 @@ function firstReply(reply$: Observable<unknown>, signal?: AbortSignal): Promise<
       else resolve();
     }
   });
-}
-
-/** The subset of the binding's `PathSnapshot` read here. */
-interface PathSnapshot {
-  isSelected: boolean;
-  isRelay: boolean;
-  remoteAddr: string;
-}
-
-/**
- * The path the client's connection uses now, from iroh's view of the connection.
- * ClientIroh has no public accessor for its connection yet, so this reads the field that
- * holds it; when that is not found the path is reported as `unknown`.
- */
-function currentPath(client: ClientIroh): Pick<IrohPing, 'path' | 'remoteAddr'> {
-  const connection = (client as unknown as { active?: { connection?: { paths(): PathSnapshot[] } } }).active?.connection;
-  const selected = connection?.paths().find(path => path.isSelected);
-  if (!selected) return { path: 'unknown', remoteAddr: null };
-  return { path: selected.isRelay ? 'relay' : 'direct', remoteAddr: selected.remoteAddr };
 }

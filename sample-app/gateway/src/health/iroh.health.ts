@@ -6,7 +6,10 @@ import { pingIrohPeer } from './iroh-ping';
 export interface IrohPingCheckOptions {
   /** Milliseconds before the peer is reported down (default 1000). */
   timeout?: number;
-  /** Pattern of the request sent as the ping (default `health.check`); any reply counts. */
+  /**
+   * Pattern of a request sent as the ping, where any reply counts. Default: the transport's
+   * own PING frame, which needs no handler on the server.
+   */
   pattern?: string;
 }
 
@@ -24,7 +27,7 @@ export class IrohHealthIndicator {
   pingCheck<Key extends string>(key: Key, client: ClientIroh, options: IrohPingCheckOptions = {}): HealthCheckAttempt<Key> {
     return this.healthIndicatorService
       .check(key)
-      .attempt(({ signal }) => pingIrohPeer(client, { pattern: options.pattern, signal }))
+      .attempt(({ signal }) => pingIrohPeer(client, { pattern: options.pattern, timeout: options.timeout ?? 1000, signal }))
       .withTimeout(options.timeout ?? 1000);
   }
 }
