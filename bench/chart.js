@@ -19,9 +19,10 @@ function esc(s) {
 }
 
 function label(v) {
+  if (Math.abs(v - Math.round(v)) < 1e-9 && v >= 1) return String(Math.round(v));
   if (v >= 10) return v.toFixed(0);
-  if (v >= 1) return v.toFixed(1);
-  return v.toFixed(2);
+  if (v >= 1) return String(Number(v.toFixed(1)));
+  return String(Number(v.toFixed(2)));
 }
 
 function renderChart(json) {
@@ -34,7 +35,7 @@ function renderChart(json) {
 
   const W = 1000;
   const H = 460;
-  const m = { left: 64, right: 20, top: 86, bottom: 78 };
+  const m = { left: 64, right: 20, top: 100, bottom: 60 };
   const plotW = W - m.left - m.right;
   const plotH = H - m.top - m.bottom;
   const y = v => m.top + ((hi - Math.log10(v)) / (hi - lo)) * plotH;
@@ -47,20 +48,24 @@ function renderChart(json) {
   const meta = json.meta;
   out.push(
     `<text x="${m.left}" y="46" font-size="11.5" fill="#555">${esc(
-      `${meta.mode} run ${meta.date.slice(0, 10)}, ${meta.cpus} CPUs, node ${meta.node}, loopback, server and client in separate processes. ` +
-        `Throughput workloads: req/s, MB/s or items/s ÷ Nest TCP's; connect: Nest TCP p50 ÷ p50.`,
+      `${meta.mode} run ${meta.date.slice(0, 10)}${meta.commit ? ` at ${meta.commit}` : ''}: ${meta.cpus} CPUs, node ${meta.node}, loopback, server and client in separate processes.`,
+    )}</text>`,
+  );
+  out.push(
+    `<text x="${m.left}" y="62" font-size="11.5" fill="#555">${esc(
+      'Throughput workloads: req/s, MB/s or items/s ÷ Nest TCP\'s. New client → 1st reply: Nest TCP\'s p50 ÷ p50.',
     )}</text>`,
   );
   // Legend.
   let lx = m.left;
   for (const t of series) {
-    out.push(`<rect x="${lx}" y="58" width="12" height="12" fill="${COLORS[t] || '#888'}"/>`);
+    out.push(`<rect x="${lx}" y="74" width="12" height="12" fill="${COLORS[t] || '#888'}"/>`);
     const text = json.transports[t];
-    out.push(`<text x="${lx + 17}" y="68.5" font-size="12" fill="#222">${esc(text)}</text>`);
+    out.push(`<text x="${lx + 17}" y="84.5" font-size="12" fill="#222">${esc(text)}</text>`);
     lx += 30 + text.length * 6.4;
   }
-  out.push(`<line x1="${lx}" y1="64" x2="${lx + 22}" y2="64" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`);
-  out.push(`<text x="${lx + 27}" y="68.5" font-size="12" fill="#222">Nest TCP = 1×</text>`);
+  out.push(`<line x1="${lx}" y1="80" x2="${lx + 22}" y2="80" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`);
+  out.push(`<text x="${lx + 27}" y="84.5" font-size="12" fill="#222">Nest TCP = 1×</text>`);
   // Grid.
   for (let e = lo; e <= hi; e++) {
     for (const f of [1, 2, 5]) {

@@ -24,8 +24,8 @@ const DURATION = Number(option('duration') ?? 5000);
 const WORKLOAD = WORKLOADS.find(w => w.key === (option('workload') ?? 'echo64@256'));
 const TRANSPORT = option('transport') ?? 'iroh';
 const ROOT = join(__dirname, '..');
-const DIR = join(ROOT, '.bench', 'profile');
-const OUT = join(__dirname, 'results', 'profile.json');
+const DIR = join(ROOT, '.bench', 'profile', TRANSPORT);
+const OUT = option('out') ?? join(__dirname, 'results', TRANSPORT === 'iroh' ? 'profile.json' : `profile-${TRANSPORT}.json`);
 const INTERVAL_US = 100;
 
 const children = new Set();
@@ -107,7 +107,7 @@ function group(cat) {
   return 'other (GC, V8, Node internals, harness)';
 }
 
-function analyse(file, windowUs) {
+function analyse(file, windowUs, requests) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(profile.nodes.map(n => [n.id, n]));
   // Sample i was taken at startTime + sum(timeDeltas[0..i]); it accounts for the time up to the next sample.
@@ -143,19 +143,21 @@ function analyse(file, windowUs) {
   const idle = categories.get('idle') || 0;
   const busy = total - idle;
   const pct = us => (busy ? (us / busy) * 100 : 0);
+  const perRequest = us => us / requests;
   return {
     windowed: useWindow,
     samples: inWindow,
     totalMs: total / 1000,
     busyMs: busy / 1000,
+    busyUsPerRequest: perRequest(busy),
     idleMs: idle / 1000,
     top: [...functions.values()]
       .filter(f => f.category !== 'idle')
       .sort((a, b) => b.us - a.us)
       .slice(0, 25)
-      .map(f => ({ function: f.fn, where: f.where, category: f.category, selfMs: f.us / 1000, pctOfBusy: pct(f.us) })),
-    categories: [...categories.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ category: k, selfMs: us / 1000, pctOfBusy: pct(us) })),
-    groups: [...groups.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ group: k, selfMs: us / 1000, pctOfBusy: pct(us) })),
+      .map(f => ({ function: f.fn, where: f.where, category: f.category, selfMs: f.us / 1000, pctOfBusy: pct(f.us), usPerRequest: perRequest(f.us) })),
+    categories: [...categories.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ category: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
+    groups: [...groups.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ group: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
   };
 }
 
@@ -202,8 +204,8 @@ async function main() {
   await exitChild(serverChild, server);
   const ops = result.completed;
   const serverCpuUs = s1.cpu.user + s1.cpu.system - s0.cpu.user - s0.cpu.system;
-  const serverProfile = analyse(join(DIR, 'server.cpuprofile'), [s0.hrUs, s1.hrUs]);
-  const clientProfile = analyse(join(DIR, 'client.cpuprofile'), result.hrUs);
+  const serverProfile = analyse(join(DIR, 'server.cpuprofile'), [s0.hrUs, s1.hrUs], result.completed);
+  const clientProfile = analyse(join(DIR, 'client.cpuprofile'), result.hrUs, result.completed);
   const seconds = result.elapsedMs / 1000;
   const summary = {
     date: new Date().toISOString(),
@@ -245,13 +247,13 @@ function print(s) {
   if (s.wire) console.log(`wire: ${f(s.wire.bytesPerRequest, 0)} UDP bytes per request (both ways), ${s.wire.udpDatagramsPerRequest != null ? f(s.wire.udpDatagramsPerRequest, 2) : '?'} datagrams per request`);
   for (const side of ['client', 'server']) {
     const p = s[side];
-    console.log(`\n${side}: ${f(p.busyMs, 0)} ms busy on the JS thread in the window (${f(s.cpu[`${side}MainThreadShare`] * 100, 0)}% of the process CPU), ${p.samples} samples`);
-    console.log('  groups:');
-    for (const g of p.groups) console.log(`    ${g.group.padEnd(40)} ${f(g.pctOfBusy).padStart(6)} %`);
+    console.log(`\n${side}: ${f(p.busyMs, 0)} ms busy on the JS thread in the window = ${f(p.busyUsPerRequest)} µs per request (${f(s.cpu[`${side}MainThreadShare`] * 100, 0)}% of the process CPU), ${p.samples} samples`);
+    console.log('  groups:                                  % of busy   µs/request');
+    for (const g of p.groups) console.log(`    ${g.group.padEnd(40)} ${f(g.pctOfBusy).padStart(6)} %  ${f(g.usPerRequest, 2).padStart(8)}`);
     console.log('  categories:');
-    for (const c of p.categories) console.log(`    ${c.category.padEnd(52)} ${f(c.pctOfBusy).padStart(6)} %`);
+    for (const c of p.categories) console.log(`    ${c.category.padEnd(52)} ${f(c.pctOfBusy).padStart(6)} %  ${f(c.usPerRequest, 2).padStart(8)}`);
     console.log('  top self time:');
-    for (const t of p.top.slice(0, 15)) console.log(`    ${f(t.pctOfBusy).padStart(5)} %  ${(t.function || '(anonymous)').padEnd(30)} ${t.where.padEnd(28)} ${t.category}`);
+    for (const t of p.top.slice(0, 15)) console.log(`    ${f(t.pctOfBusy).padStart(5)} %  ${f(t.usPerRequest, 2).padStart(6)} µs  ${(t.function || '(anonymous)').padEnd(30)} ${t.where.padEnd(28)} ${t.category}`);
     console.log('  binding calls per request:');
     for (const [k, v] of Object.entries(s.bindingCalls[side])) {
       console.log(`    ${k.padEnd(26)} ${f(v.perOp, 3).padStart(8)}${v.bytesPerCall ? `  (${f(v.bytesPerCall, 0)} bytes per call)` : ''}`);

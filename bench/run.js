@@ -10,7 +10,7 @@
  * count). Then memory per idle connection and per in-flight request.
  *
  * Options: --quick, --transports=iroh,tcp,…, --workloads=echo64@1,…, --out=path.json,
- * --no-memory, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each transport, wait that
+ * --no-memory, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
  * long at most for other processes to stop using the CPU). The "other load" column says how many
  * cores other processes used during each measurement window: numbers taken beside a busy machine
  * are not comparable.
@@ -39,7 +39,7 @@ const CONFIG = {
   idleConnections: QUICK ? 10 : 50,
   heldRequests: QUICK ? 200 : 1000,
   memory: !flag('no-memory'),
-  /** Before each transport, wait up to this long for other processes to go quiet (0: don't). */
+  /** Before each workload, wait up to this long for other processes to go quiet (0: don't). */
   waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
 };
 const only = option('transports')?.split(',');
@@ -88,7 +88,7 @@ setTimeout(() => {
   console.error('bench: overall time limit reached, stopping');
   killAll();
   process.exit(1);
-}, QUICK ? 120_000 : 600_000).unref();
+}, (QUICK ? 120_000 : 600_000) + 45 * CONFIG.waitQuietMs).unref();
 
 function waitReady(child, name, ms = 30_000) {
   return new Promise((resolve, reject) => {
@@ -136,12 +136,15 @@ function busyCores(a, b) {
   return ((b.total - a.total - (b.idle - a.idle)) / (b.total - a.total)) * os.cpus().length;
 }
 
-/** Waits until other processes use less than `threshold` cores (sampled over 1 s), at most `maxMs`. */
+/**
+ * Waits until the machine is quiet: less than `threshold` cores busy (sampled over 300 ms; our
+ * own processes are idle between workloads), at most `maxMs`.
+ */
 async function waitQuiet(maxMs, threshold = 0.2) {
   const end = Date.now() + maxMs;
   for (;;) {
     const a = procStat();
-    await sleep(1000);
+    await sleep(300);
     const load = busyCores(a, procStat());
     if (load === null || load < threshold) return load;
     if (Date.now() > end) {
@@ -260,6 +263,7 @@ async function runTransport(transport, payloads) {
       const t0 = Date.now();
       try {
         pair = await startPair(transport);
+        if (CONFIG.waitQuietMs > 0) await waitQuiet(CONFIG.waitQuietMs);
         out.memory = await measureMemory(pair.server, pair.client);
         const m = out.memory;
         process.stdout.write(
@@ -279,6 +283,7 @@ async function runTransport(transport, payloads) {
       const t0 = Date.now();
       try {
         if (!pair) pair = await startPair(transport);
+        if (CONFIG.waitQuietMs > 0) await waitQuiet(CONFIG.waitQuietMs);
         out.workloads[workload.key] = await measureWorkload(workload, pair.server, pair.client, payloads);
         process.stdout.write(`  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} ${summaryLine(workload, out.workloads[workload.key])}  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
       } catch (err) {
@@ -422,7 +427,10 @@ function printTargets(list) {
 
 function gitCommit() {
   try {
-    return execSync('git rev-parse --short HEAD', { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const run = cmd => execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const commit = run('git rev-parse --short HEAD');
+    // dist/ is built from the work tree: say when src/ differs from the commit.
+    return run('git status --porcelain -- src') ? `${commit}+uncommitted src` : commit;
   } catch {
     return null;
   }
@@ -437,7 +445,6 @@ async function main() {
   );
   const results = {};
   for (const t of transports) {
-    if (CONFIG.waitQuietMs > 0) await waitQuiet(CONFIG.waitQuietMs);
     results[t.key] = await runTransport(t, payloads);
     // Endpoints free their UDP ports when their process ends; give the OS a moment between transports.
     await sleep(100);
@@ -457,6 +464,7 @@ async function main() {
       cpuModel: os.cpus()[0]?.model,
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       commit: gitCommit(),
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NESTJS_IROH_'))),
       payloadBytes: Object.fromEntries(Object.entries(payloads).map(([k, p]) => [k, p.size])),
       units: {
         rps: 'completed requests per second (closed loop, N in flight)',
