@@ -561,7 +561,7 @@ describe('IrohServer under hostile input', () => {
           // A streaming request in flight (its first value proves the handler runs)...
           await bi.send.writeAll(bytesOf(request(1, 'ticks', { tag: `drop${i}`, every: 10 })));
           const first = await readFrames(bi, 5000, frames => frames.length > 0);
-          expect(summary(first.frames)).toEqual([['DATA', 1, '0']]);
+          expect(summary(first.frames)[0]).toEqual(['DATA', 1, '0']);
           // ...then part of the next frame, then the connection is gone.
           await bi.send.writeAll([...frame.subarray(0, 1 + ((i * 97) % (frame.length - 1)))]);
           await sleep(20);
