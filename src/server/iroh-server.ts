@@ -271,6 +271,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       } catch {
         return;
       }
+      if (peer.channels.size >= this.limits.maxStreamsPerConnection) {
+        // QUIC's initial stream credit can exceed the limit set after the handshake.
+        refuseStream(bi);
+        continue;
+      }
       const channel = new ServerChannel(bi, connection, peer.remoteEndpointId, this);
       peer.channels.add(channel);
       channel.start();
@@ -489,6 +494,13 @@ function cancellable<T>(source$: Observable<T>, request: InflightRequest): Obser
     if (request.cancelled) request.cancel();
     return subscription;
   });
+}
+
+/** Resets a stream the server will not serve (LIMIT_EXCEEDED on both halves). */
+function refuseStream(bi: iroh.BiStream): void {
+  const code = BigInt(ErrorCode.LIMIT_EXCEEDED);
+  bi.recv.stop(code).catch(() => undefined);
+  bi.send.reset(code).catch(() => undefined);
 }
 
 function errorMessage(err: unknown): string {
