@@ -244,7 +244,7 @@ function print(s) {
   const f = (n, d = 1) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   console.log(`${s.transport} ${s.workload}: ${f(s.rps, 0)} req/s under the profiler, p50 ${f(s.latency.p50, 2)} ms; ` +
     `CPU per request: client ${f(s.cpu.clientUsPerRequest)} µs, server ${f(s.cpu.serverUsPerRequest)} µs`);
-  if (s.wire) console.log(`wire: ${f(s.wire.bytesPerRequest, 0)} UDP bytes per request (both ways), ${s.wire.udpDatagramsPerRequest != null ? f(s.wire.udpDatagramsPerRequest, 2) : '?'} datagrams per request`);
+  if (s.wire) console.log(`wire: ${f(s.wire.bytesPerRequest, 0)} bytes per request on the wire, both ways (UDP for iroh, TCP payload for Nest TCP), ${s.wire.udpDatagramsPerRequest != null ? f(s.wire.udpDatagramsPerRequest, 2) : '?'} datagrams per request`);
   for (const side of ['client', 'server']) {
     const p = s[side];
     console.log(`\n${side}: ${f(p.busyMs, 0)} ms busy on the JS thread in the window = ${f(p.busyUsPerRequest)} µs per request (${f(s.cpu[`${side}MainThreadShare`] * 100, 0)}% of the process CPU), ${p.samples} samples`);
