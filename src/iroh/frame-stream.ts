@@ -13,6 +13,7 @@ import {
 // Tuning knobs for measurements (not a public API).
 const writerOptions: FrameWriterOptions = {
   maxBatchBytes: Number(process.env.NESTJS_IROH_MAX_BATCH ?? DEFAULT_FRAME_WRITER_OPTIONS.maxBatchBytes),
+  splitBurstBytes: Number(process.env.NESTJS_IROH_SPLIT_BURST ?? DEFAULT_FRAME_WRITER_OPTIONS.splitBurstBytes),
   schedule:
     process.env.NESTJS_IROH_SCHEDULE === 'microtask'
       ? flush => queueMicrotask(flush)

@@ -20,12 +20,20 @@ export interface FrameWriterOptions {
    * mean fewer sink calls.
    */
   maxBatchBytes: number;
+  /**
+   * A burst queued while the writer was idle, at least this large, goes out as two writes:
+   * the first half at once, so the peer starts on it while the second half is written. In a
+   * closed loop this keeps two batches in flight instead of both sides taking turns
+   * (0 turns it off).
+   */
+  splitBurstBytes: number;
   /** How a flush is deferred so that frames queued together share a write. */
   schedule: (flush: () => void) => void;
 }
 
 export const DEFAULT_FRAME_WRITER_OPTIONS: FrameWriterOptions = {
   maxBatchBytes: 64 * 1024,
+  splitBurstBytes: 1024,
   schedule: flush => setImmediate(flush),
 };
 
@@ -112,8 +120,10 @@ export class FrameWriter {
     this.closed = true;
   }
 
-  private takeBatch(): { parts: Buffer[]; total: number } {
-    const max = this.options.maxBatchBytes;
+  private takeBatch(first: boolean): { parts: Buffer[]; total: number } {
+    const split = this.options.splitBurstBytes;
+    let max = this.options.maxBatchBytes;
+    if (first && split > 0 && this.queuedBytes >= split) max = Math.min(max, Math.ceil(this.queuedBytes / 2));
     if (this.queuedBytes <= max) {
       const batch = { parts: this.parts, total: this.queuedBytes };
       this.parts = [];
@@ -133,8 +143,10 @@ export class FrameWriter {
   private async drain(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
+    let first = true;
     while (this.parts.length > 0 && !this.failure) {
-      const { parts, total } = this.takeBatch();
+      const { parts, total } = this.takeBatch(first);
+      first = false;
       try {
         await this.sink(parts, total);
         this.writtenTotal += total;
