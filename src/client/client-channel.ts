@@ -17,9 +17,25 @@ import { IrohClientError, IrohClientErrorCode, connectionLostError } from './cli
 
 export type ReplyCallback = (message: ReplyMessage) => void;
 
+/** Decodes one reply frame of a request (default: the host's {@link ClientChannelHost.decodeReply}). */
+export type ReplyDecoder = (frame: Frame) => ReplyMessage;
+
 interface PendingRequest {
   callback: ReplyCallback;
   timer: NodeJS.Timeout | null;
+  decode: ReplyDecoder | null;
+  /** A request stream is open: its END is still to be sent. */
+  uploading: boolean;
+}
+
+/** The sending end of a request stream (a gRPC call's request messages). */
+export interface RequestUploadHandle {
+  /** Sends one message; false once the request or the channel has ended. */
+  send(payload: EncodedPayload): boolean;
+  /** Ends the request stream. */
+  end(): void;
+  /** Cancels the request (CANCEL), as unsubscribing does. */
+  cancel(): void;
 }
 
 /** Request ids stay below 2^31 so their varints stay short; 0 is reserved for events. */
@@ -115,17 +131,42 @@ export class ClientChannel {
    * Sends a request; replies go to `callback`. Returns the teardown Nest calls on
    * unsubscribe, which cancels the request on the server if it is still running.
    */
-  request(payload: EncodedPayload, callback: ReplyCallback, timeoutMs: number): () => void {
+  request(payload: EncodedPayload, callback: ReplyCallback, timeoutMs: number, decode: ReplyDecoder | null = null): () => void {
+    return this.start(payload, callback, timeoutMs, decode, false).cancel;
+  }
+
+  /**
+   * Sends a request whose messages follow as a request stream (DATA frames, then END):
+   * a gRPC call with client streaming. The server must serve gRPC methods; one that predates
+   * request streams closes the connection with a protocol error rather than misread them.
+   */
+  requestWithUpload(
+    payload: EncodedPayload,
+    callback: ReplyCallback,
+    timeoutMs: number,
+    decode: ReplyDecoder | null = null,
+  ): RequestUploadHandle {
+    return this.start(payload, callback, timeoutMs, decode, true);
+  }
+
+  private start(
+    payload: EncodedPayload,
+    callback: ReplyCallback,
+    timeoutMs: number,
+    decode: ReplyDecoder | null,
+    uploading: boolean,
+  ): RequestUploadHandle {
     if (this.closedWith) {
       callback({ err: this.closedWith, isDisposed: true });
-      return noop;
+      return CLOSED_UPLOAD;
     }
     const id = this.allocateId();
-    const entry: PendingRequest = { callback, timer: null };
+    const entry: PendingRequest = { callback, timer: null, decode, uploading };
     if (timeoutMs > 0) {
       entry.timer = setTimeout(() => {
         if (this.pending.get(id) !== entry) return;
         this.pending.delete(id);
+        entry.uploading = false;
         this.stream.writer.write(FrameType.CANCEL, id, null);
         callback({
           err: new IrohClientError(IrohClientErrorCode.TIMEOUT, `No reply within ${timeoutMs} ms`),
@@ -135,11 +176,20 @@ export class ClientChannel {
     }
     this.pending.set(id, entry);
     this.stream.writer.write(FrameType.REQUEST, id, payload.bytes, payload.flags);
-    return () => {
-      if (this.pending.get(id) !== entry) return;
-      this.pending.delete(id);
-      if (entry.timer) clearTimeout(entry.timer);
-      this.stream.writer.write(FrameType.CANCEL, id, null);
+    return {
+      send: message => entry.uploading && this.pending.get(id) === entry && this.stream.writer.write(FrameType.DATA, id, message.bytes, message.flags),
+      end: () => {
+        if (!entry.uploading || this.pending.get(id) !== entry) return;
+        entry.uploading = false;
+        this.stream.writer.write(FrameType.END, id, null);
+      },
+      cancel: () => {
+        if (this.pending.get(id) !== entry) return;
+        this.pending.delete(id);
+        entry.uploading = false;
+        if (entry.timer) clearTimeout(entry.timer);
+        this.stream.writer.write(FrameType.CANCEL, id, null);
+      },
     };
   }
 
@@ -224,16 +274,14 @@ export class ClientChannel {
     const entry = this.pending.get(frame.id);
     if (!entry) return; // cancelled or timed out: late replies are dropped
     const final = isFinalReply(frame.type);
-    if (final) {
-      this.pending.delete(frame.id);
-      if (entry.timer) clearTimeout(entry.timer);
-    }
+    if (final) this.settle(frame.id, entry);
     let message: ReplyMessage;
     try {
-      message = this.host.decodeReply(frame);
+      message = entry.decode ? entry.decode(frame) : this.host.decodeReply(frame);
     } catch (err) {
       if (!final) {
         this.pending.delete(frame.id);
+        entry.uploading = false;
         if (entry.timer) clearTimeout(entry.timer);
         this.stream.writer.write(FrameType.CANCEL, frame.id, null);
       }
@@ -245,12 +293,27 @@ export class ClientChannel {
     entry.callback(message);
   }
 
+  /** The server ended the request: forget it, and end its request stream if still open. */
+  private settle(id: number, entry: PendingRequest): void {
+    this.pending.delete(id);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.uploading) {
+      entry.uploading = false;
+      this.stream.writer.write(FrameType.END, id, null);
+    }
+  }
+
   private onOversized(frame: OversizedFrame): void {
     const entry = this.pending.get(frame.id);
     if (!entry) return;
-    this.pending.delete(frame.id);
-    if (entry.timer) clearTimeout(entry.timer);
-    if (!isFinalReply(frame.type)) this.stream.writer.write(FrameType.CANCEL, frame.id, null);
+    if (isFinalReply(frame.type)) {
+      this.settle(frame.id, entry);
+    } else {
+      this.pending.delete(frame.id);
+      entry.uploading = false;
+      if (entry.timer) clearTimeout(entry.timer);
+      this.stream.writer.write(FrameType.CANCEL, frame.id, null);
+    }
     entry.callback({
       err: new IrohClientError(
         IrohClientErrorCode.MESSAGE_TOO_LARGE,
@@ -282,3 +345,5 @@ function protocolFailure(error: ProtocolError): IrohClientError {
 }
 
 function noop(): void {}
+
+const CLOSED_UPLOAD: RequestUploadHandle = { send: () => false, end: noop, cancel: noop };

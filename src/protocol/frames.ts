@@ -13,9 +13,15 @@ export enum FrameType {
   REQUEST = 1,
   /** Server → client: the last (or only) value of a reply; ends the request. */
   RESPONSE = 2,
-  /** Server → client: one value of a streamed reply; more follow. */
+  /**
+   * Server → client: one value of a streamed reply; more follow. Client → server, on a
+   * gRPC call with a request stream: one request message.
+   */
   DATA = 3,
-  /** Server → client: a streamed reply is complete. Empty payload. */
+  /**
+   * Server → client: a streamed reply is complete. Client → server, on a gRPC call with a
+   * request stream: the request stream is complete. Empty payload.
+   */
   END = 4,
   /** Server → client: the request failed; ends the request. Payload: the error value. */
   ERROR = 5,

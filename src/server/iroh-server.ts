@@ -1,5 +1,5 @@
 import { Logger, LoggerService } from '@nestjs/common';
-import { CustomTransportStrategy, ReadPacket, Server } from '@nestjs/microservices';
+import { CustomTransportStrategy, ReadPacket, Server, Transport } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
 import { Observable, finalize } from 'rxjs';
 import { IrohContext } from '../context/iroh.context';
@@ -19,9 +19,12 @@ import {
   encodeEnvelope,
   encodeReplyMessage,
   isFinalReply,
+  isGrpcMethodPath,
   messageTooLargeMessage,
   replyFrameType,
 } from '../protocol';
+import { GrpcServerCalls } from '../grpc/server/grpc-server-calls';
+import { originalPrototypeOf, presentAsNestGrpcServer } from '../grpc/server/nest-grpc-identity';
 import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue } from './server-channel';
 import { ServerLimits, resolveServerLimits } from './server-limits';
 import { peerAuthorizer } from './peer-authorization';
@@ -57,7 +60,11 @@ const hasHandleRequest = typeof (Server.prototype as any).handleRequest === 'fun
  * `endpointId` and `ticket` tell clients how to reach it.
  */
 export class IrohServer extends Server<IrohEvents, IrohStatus> implements CustomTransportStrategy, ServerChannelHost {
-  override readonly transportId = IROH_TRANSPORT;
+  /**
+   * `IROH_TRANSPORT`; `Transport.GRPC` for a server that serves gRPC controllers, so that
+   * Nest registers their handlers on it (it then serves handlers pinned to IROH_TRANSPORT no more).
+   */
+  override readonly transportId: symbol | Transport = IROH_TRANSPORT;
   override readonly logger: LoggerService = new Logger(IrohServer.name);
   readonly maxMessageSize: number;
   private readonly compressionThreshold: number;
@@ -73,6 +80,14 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   private readonly peers = new Set<PeerConnection>();
   private endpoint: iroh.Endpoint | null = null;
   private closing = false;
+  private readonly grpcCalls: GrpcServerCalls;
+
+  /** Also true for a server serving gRPC controllers, which Nest sees as a `ServerGrpc`. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const original = originalPrototypeOf(value);
+    return original !== undefined && (original === this.prototype || this.prototype.isPrototypeOf(original));
+  }
 
   constructor(private readonly options: IrohServerOptions = {}) {
     super();
@@ -88,6 +103,21 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this.initializeDeserializer(options);
     // An 'error' event without listeners would throw.
     this.emitter.on(IrohEventsMap.ERROR, () => undefined);
+    const servesGrpc = options.grpc === true || options.protoPath !== undefined || options.packageDefinition !== undefined || options.package !== undefined;
+    this.grpcCalls = new GrpcServerCalls(
+      {
+        server: this as unknown as Server,
+        logger: this.logger,
+        maxMessageSize: this.maxMessageSize,
+        reply: (channel, id, request, message) => this.reply(channel as ServerChannel, id, request, message, false),
+      },
+      options,
+      servesGrpc,
+    );
+    if (servesGrpc) {
+      (this as { transportId: symbol | Transport }).transportId = Transport.GRPC;
+      presentAsNestGrpcServer(this);
+    }
   }
 
   /** This server's endpoint id (hex public key). Available once listening. */
@@ -110,6 +140,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this._status$.next(IrohStatus.CONNECTING);
     let endpoint: iroh.Endpoint;
     try {
+      this.grpcCalls.prepare();
       endpoint = await bindEndpoint(this.options, this.alpn);
     } catch (err) {
       this._status$.next(IrohStatus.DISCONNECTED);
@@ -356,7 +387,13 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     const request = channel.beginRequest(frame.id);
     if (!request) return;
-    this.handleIncomingRequest(channel, frame, request).catch(err => {
+    const decoded = this.decodeRequest(channel, frame);
+    if (!decoded) return;
+    if (!decoded.envelope && isGrpcMethodPath(decoded.body.pattern) && !this.messageHandlers.has(decoded.body.pattern)) {
+      this.grpcCalls.dispatch(channel, frame.id, decoded.body, request, { err: NO_MESSAGE_HANDLER, isDisposed: true });
+      return;
+    }
+    this.handleIncomingRequest(channel, frame, decoded, request).catch(err => {
       this.logger.error(`Request ${frame.id} from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`);
       this.reply(channel, frame.id, request, { err: transportErrorValue(ErrorCode.INTERNAL_ERROR, errorMessage(err)) });
     });
@@ -372,10 +409,14 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     );
   }
 
-  private async handleIncomingRequest(channel: ServerChannel, frame: Frame, request: InflightRequest): Promise<void> {
+  private async handleIncomingRequest(
+    channel: ServerChannel,
+    frame: Frame,
+    decoded: DecodedRequest,
+    request: InflightRequest,
+  ): Promise<void> {
     const id = frame.id;
-    const packet = await this.readPacket(channel, frame);
-    if (!packet) return;
+    const packet = await this.toPacket(decoded, id);
     const pattern = this.getPatternAsString(packet.pattern);
     if (this.exceedsPatternLength(pattern)) {
       this.failRequest(channel, id, request, ErrorCode.LIMIT_EXCEEDED, `Pattern longer than ${this.limits.maxPatternLength} bytes (maxPatternLength)`);
@@ -406,8 +447,9 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   }
 
   private async handleIncomingEvent(channel: ServerChannel, frame: Frame): Promise<void> {
-    const packet = await this.readPacket(channel, frame);
-    if (!packet) return;
+    const decoded = this.decodeRequest(channel, frame);
+    if (!decoded) return;
+    const packet = await this.toPacket(decoded, undefined);
     const pattern = this.getPatternAsString(packet.pattern);
     if (this.exceedsPatternLength(pattern)) {
       this.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: pattern longer than ${this.limits.maxPatternLength} bytes`);
@@ -417,11 +459,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     await this.handleEvent(pattern, packet as ReadPacket, context);
   }
 
-  /** Decodes a REQUEST or EVENT frame into a Nest packet; on failure replies or logs, returns null. */
-  private async readPacket(channel: ServerChannel, frame: Frame): Promise<InboundPacket | null> {
-    let decoded: DecodedRequest;
+  /** Decodes a REQUEST or EVENT frame; on failure replies or logs, and returns null. */
+  private decodeRequest(channel: ServerChannel, frame: Frame): DecodedRequest | null {
     try {
-      decoded = decodeRequestMessage(frame, this.maxMessageSize);
+      return decodeRequestMessage(frame, this.maxMessageSize);
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : ErrorCode.MALFORMED_PAYLOAD;
       const message = `Malformed ${frame.type === FrameType.EVENT ? 'event' : 'request'}: ${errorMessage(err)}`;
@@ -429,7 +470,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       if (frame.type === FrameType.REQUEST) channel.writeTransportError(frame.id, code, message);
       return null;
     }
-    const id = frame.type === FrameType.REQUEST ? frame.id : undefined;
+  }
+
+  /** A decoded REQUEST (with its `id`) or EVENT as a Nest packet, through the custom deserializer if any. */
+  private async toPacket(decoded: DecodedRequest, id: number | undefined): Promise<InboundPacket> {
     if (!decoded.envelope && !this.customDeserializer) {
       const { pattern, data, metadata } = decoded.body;
       return { pattern, data, metadata, id };
@@ -444,13 +488,22 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     return pattern.length > max || (pattern.length * 3 > max && Buffer.byteLength(pattern) > max);
   }
 
-  /** Writes one reply message of request `id` (values, errors and completion as Nest's `send` produces them). */
-  private reply(channel: ServerChannel, id: number, request: InflightRequest, message: ReplyMessage): void {
+  /**
+   * Writes one reply message of request `id` (values, errors and completion as Nest's `send`
+   * produces them), through the custom serializer if any unless `serialize` is false.
+   */
+  private reply(
+    channel: ServerChannel,
+    id: number,
+    request: InflightRequest,
+    message: ReplyMessage,
+    serialize = this.customSerializer,
+  ): void {
     if (request.cancelled || !channel.inflight.has(id)) return;
-    let type = replyFrameType(message);
+    const type = replyFrameType(message);
     let payload;
     try {
-      payload = this.customSerializer
+      payload = serialize
         ? encodeEnvelope(this.serializer.serialize({ ...message, id: String(id) }), this.compressionThreshold)
         : encodeReplyMessage(message, this.compressionThreshold);
     } catch (err) {

@@ -17,7 +17,23 @@ import {
 export interface InflightRequest {
   cancelled: boolean;
   cancel: (() => void) | null;
+  /** Receives the request stream of a gRPC call that has one, until the client ends it. */
+  upload?: RequestUpload | null;
 }
+
+/** The receiving end of a request stream: the client's DATA frames, then its END. */
+export interface RequestUpload {
+  onValue(frame: Frame): void;
+  onEnd(): void;
+}
+
+/**
+ * Request streams whose request already ended on our side (answered, failed) while the
+ * client may still be sending: their late DATA and END frames are dropped, not taken for
+ * protocol errors. The client ends each with END or CANCEL; the cap bounds what a client
+ * that never does can make us remember.
+ */
+const MAX_CLOSED_UPLOADS = 4096;
 
 /** What a channel asks of the server that owns it. */
 export interface ServerChannelHost {
@@ -39,6 +55,7 @@ export function transportErrorValue(code: ErrorCode, message: string) {
  */
 export class ServerChannel {
   readonly inflight = new Map<number, InflightRequest>();
+  private readonly closedUploads = new Set<number>();
   private readonly stream: FrameStream;
   /** The client finished its side: reply to what is in flight, then finish ours. */
   private peerFinished = false;
@@ -76,8 +93,19 @@ export class ServerChannel {
   }
 
   endRequest(id: number): void {
+    const request = this.inflight.get(id);
+    if (request?.upload) this.forgetUpload(id, request);
     this.inflight.delete(id);
     if (this.peerFinished && this.inflight.size === 0) this.finishAndRelease();
+  }
+
+  /** Stops delivering a request's stream; what the client still sends for it is dropped. */
+  private forgetUpload(id: number, request: InflightRequest): void {
+    request.upload = null;
+    if (this.closedUploads.size >= MAX_CLOSED_UPLOADS) {
+      this.closedUploads.delete(this.closedUploads.values().next().value as number);
+    }
+    this.closedUploads.add(id);
   }
 
   /** Bytes of replies queued and not yet written (the client reads slower than we answer). */
@@ -136,7 +164,11 @@ export class ServerChannel {
         return;
       case FrameType.PONG:
         return;
+      case FrameType.DATA:
+      case FrameType.END:
+        return this.onUploadFrame(frame);
       case FrameType.CANCEL: {
+        this.closedUploads.delete(frame.id);
         const request = this.inflight.get(frame.id);
         if (request) {
           this.inflight.delete(frame.id);
@@ -154,8 +186,40 @@ export class ServerChannel {
     }
   }
 
+  /** A client DATA or END frame: part of a gRPC call's request stream. */
+  private onUploadFrame(frame: Frame): void {
+    const request = this.inflight.get(frame.id);
+    const upload = request?.upload;
+    if (request && upload) {
+      if (frame.type === FrameType.END) {
+        request.upload = null;
+        upload.onEnd();
+      } else {
+        upload.onValue(frame);
+      }
+      return;
+    }
+    if (this.closedUploads.has(frame.id)) {
+      if (frame.type === FrameType.END) this.closedUploads.delete(frame.id);
+      return;
+    }
+    this.onProtocolError(
+      new ProtocolError(
+        ErrorCode.PROTOCOL_ERROR,
+        `${frameTypeName(frame.type)} frames are not sent by clients, except on request streams (request ${frame.id} has none)`,
+      ),
+    );
+  }
+
   private onOversized(frame: OversizedFrame): void {
     const message = messageTooLargeMessage(frame.length, this.host.maxMessageSize);
+    const request = frame.type === FrameType.DATA ? this.inflight.get(frame.id) : undefined;
+    if (request?.upload) {
+      this.host.logger.warn?.(`Refused a request stream from ${this.remoteEndpointId}: ${message}`);
+      cancelRequest(request);
+      this.writeTransportError(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
+      return;
+    }
     if (frame.type === FrameType.REQUEST && frame.id !== 0 && !this.inflight.has(frame.id)) {
       this.host.logger.warn?.(`Refused a request from ${this.remoteEndpointId}: ${message}`);
       this.writeTransportError(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
