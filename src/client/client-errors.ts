@@ -1,5 +1,7 @@
 /** Why a request failed on the client's side of the transport. */
 export enum IrohClientErrorCode {
+  /** The server could not be reached (after the configured retries). */
+  CONNECT_FAILED = 'CONNECT_FAILED',
   /** The connection to the server was lost or closed before the reply came. */
   CONNECTION_LOST = 'CONNECTION_LOST',
   /** The client was closed with the request in flight. */

@@ -54,9 +54,10 @@ interface ActiveConnection {
 export class ClientIroh extends ClientProxy<IrohEvents, string> implements ClientChannelHost {
   protected readonly logger = new Logger(ClientIroh.name);
   readonly maxMessageSize: number;
-  private readonly compressionThreshold: number;
+  protected readonly compressionThreshold: number;
   private readonly alpn: number[];
-  private readonly timeout: number;
+  /** Milliseconds a request may wait for its reply (0: no limit). */
+  protected readonly timeout: number;
   private readonly connectTimeout: number;
   private readonly customSerializer: boolean;
   private readonly customDeserializer: boolean;
@@ -121,6 +122,14 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     await this.connectionPromise;
   }
 
+  /** The stream to the server, connecting first when needed (for clients built on this one). */
+  protected async connectedChannel(): Promise<ClientChannel> {
+    await this.connect();
+    const channel = this.active?.channel;
+    if (!channel || channel.isClosed) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
+    return channel;
+  }
+
   /**
    * Measures the round trip to the server with a PING frame (no handler involved) and
    * tells which path the connection uses: `direct` (UDP to the peer's address) or `relay`.
@@ -151,8 +160,14 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     // In functions of their own, so that no local here references the endpoint while its
     // port is released.
     const sockets = await this.closeEndpoint();
-    // Only a fixed port is worth freeing at once (forcing collections costs time).
-    if (sockets && hasFixedPort(this.options.bindAddr)) await releaseNativeHandles(sockets);
+    if (sockets) {
+      // The sockets and native memory of a closed endpoint go only when it is collected.
+      // A fixed port is waited for (the caller may bind it again); otherwise the release
+      // runs in the background so close() stays fast.
+      const release = releaseNativeHandles(sockets);
+      if (hasFixedPort(this.options.bindAddr)) await release;
+      else void release;
+    }
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
@@ -279,7 +294,12 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   }
 
   private async openConnection(endpoint: iroh.Endpoint, addr: iroh.EndpointAddr): Promise<ActiveConnection> {
-    const connection = await connectWithTimeout(endpoint, addr, this.alpn, this.connectTimeout);
+    let connection: iroh.Connection;
+    try {
+      connection = await connectWithTimeout(endpoint, addr, this.alpn, this.connectTimeout);
+    } catch (err) {
+      throw new IrohClientError(IrohClientErrorCode.CONNECT_FAILED, (err as Error).message);
+    }
     let bi: iroh.BiStream;
     try {
       bi = await connection.openBi();

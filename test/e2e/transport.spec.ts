@@ -259,6 +259,8 @@ describe('ClientIroh lifecycle', () => {
     const err = await callError(client, 'sum', [1]);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(String(err.message)).toMatch(/timed out|cannot connect/);
+    expect(err).toBeInstanceOf(IrohClientError);
+    expect(err.code).toBe('CONNECT_FAILED');
     await client.close();
   });
 });
