@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
+import { Observable } from 'rxjs';
 import iroh = require('../iroh/binding');
 import {
   DEFAULT_CONNECT_TIMEOUT,
@@ -206,6 +207,27 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     callback: EventCallback,
   ): void {
     this.emitter.on(event as string, callback as (...args: any[]) => void);
+  }
+
+  /**
+   * As `ClientProxy#send`, with a shortcut while connected: Nest's version first awaits
+   * `connect()` through a chain of rxjs operators, which costs a few microseconds per
+   * request on a busy client. The result is the same lazy Observable either way.
+   */
+  override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.send(pattern, data);
+    }
+    return new Observable<TResult>(observer => {
+      if (!this.active || this.active.channel.isClosed) return super.send<TResult, TInput>(pattern, data).subscribe(observer);
+      return this.publish(this.packetOf(pattern, data), this.createObserver(observer));
+    });
+  }
+
+  /** The packet Nest builds: with Nest 12, through `createPacket`, so the dispatch hook runs. */
+  private packetOf(pattern: unknown, data: unknown): ReadPacket {
+    const create = (this as any).createPacket as ((pattern: unknown, data: unknown) => ReadPacket) | undefined;
+    return create ? create.call(this, pattern, data) : { pattern, data };
   }
 
   protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
