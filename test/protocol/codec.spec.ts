@@ -1,5 +1,6 @@
 import { deflateRawSync } from 'zlib';
 import {
+  DEFAULT_FRAME_WRITER_OPTIONS,
   DEFAULT_MAX_MESSAGE_SIZE,
   ErrorCode,
   Frame,
@@ -665,10 +666,10 @@ describe('FrameWriter', () => {
     return c.frames;
   }
 
-  it('batches every write of one tick into one sink call, in order', async () => {
+  it('batches every write of one tick into one sink call, in order (burst splitting off)', async () => {
     const rec = recordingSink();
     const errors: Error[] = [];
-    const writer = new FrameWriter(rec.sink, e => errors.push(e));
+    const writer = new FrameWriter(rec.sink, e => errors.push(e), { ...DEFAULT_FRAME_WRITER_OPTIONS, splitBurstBytes: 0 });
     for (let i = 1; i <= 1000; i++) {
       expect(writer.write(FrameType.DATA, i, i % 3 === 0 ? null : Buffer.from(`v${i}`), i % 2 ? FrameFlag.BINARY : 0)).toBe(true);
     }
@@ -683,6 +684,22 @@ describe('FrameWriter', () => {
     expect(frames[0].payload.toString()).toBe('v1');
     expect(frames[0].flags).toBe(FrameFlag.BINARY);
     expect(errors).toEqual([]);
+  });
+
+  it('sends a burst queued while idle as two writes by default (so both sides pipeline), in order', async () => {
+    const rec = recordingSink();
+    const writer = new FrameWriter(rec.sink, () => undefined);
+    for (let i = 1; i <= 1000; i++) writer.write(FrameType.DATA, i, Buffer.from(`v${i}`));
+    await writer.flushed();
+    expect(rec.calls).toHaveLength(2);
+    expect(Math.abs(rec.calls[0].total - rec.calls[1].total)).toBeLessThan(64);
+    expect(decodeAll(rec.calls).map(f => f.id)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    // A small burst is not split.
+    const small = recordingSink();
+    const w2 = new FrameWriter(small.sink, () => undefined);
+    for (let i = 1; i <= 10; i++) w2.write(FrameType.PONG, i, null);
+    await w2.flushed();
+    expect(small.calls).toHaveLength(1);
   });
 
   it('queues writes made while a batch is in flight into the next single call', async () => {
@@ -760,7 +777,7 @@ describe('FrameWriter', () => {
 
   it('caps each batch at maxBatchBytes (a larger single part goes alone) and keeps the order', async () => {
     const rec = recordingSink();
-    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 100, schedule: f => setImmediate(f) });
+    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 100, splitBurstBytes: 0, schedule: f => setImmediate(f) });
     for (let i = 1; i <= 40; i++) writer.write(FrameType.DATA, i, Buffer.alloc(i === 20 ? 500 : 30, i));
     await writer.flushed();
     expect(rec.calls.length).toBeGreaterThan(10);
@@ -775,7 +792,7 @@ describe('FrameWriter', () => {
 
   it('drainedBelow() resolves once the queue is small enough', async () => {
     const rec = recordingSink();
-    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 1000, schedule: f => setImmediate(f) });
+    const writer = new FrameWriter(rec.sink, () => undefined, { maxBatchBytes: 1000, splitBurstBytes: 0, schedule: f => setImmediate(f) });
     const release = rec.hold();
     for (let i = 1; i <= 10; i++) writer.write(FrameType.DATA, i, Buffer.alloc(996));
     let drained = false;
