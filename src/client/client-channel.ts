@@ -245,7 +245,8 @@ export class ClientChannel {
       case FrameType.ERROR:
         return this.onReply(frame);
       case FrameType.PING:
-        this.stream.writer.write(FrameType.PONG, frame.id, null);
+        // A server that pings without reading our answers gets no more of them.
+        if (this.stream.writer.pendingBytes < 64 * 1024) this.stream.writer.write(FrameType.PONG, frame.id, null);
         return;
       case FrameType.PONG: {
         const waiter = this.pings.get(frame.id);

@@ -58,6 +58,13 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * unsubscribed, so a slow client cannot make the server's memory grow (default 8 MiB).
    */
   maxPendingReplyBytes?: number;
+  /**
+   * Milliseconds without any frame from a client stream after which its connection is
+   * closed and its handlers cancelled (default 0: off, leaving it to QUIC's idle timeout of
+   * about 30 s). ClientIroh pings every `keepAliveInterval` (2 s), so a few times that is safe
+   * for its clients; clients with keep-alive off would be cut while idle.
+   */
+  idleTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming requests and events (default: the transport's own encoding). */

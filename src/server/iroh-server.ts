@@ -323,21 +323,30 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     return false;
   }
 
-  /** Closes connections whose client stopped sending in the middle of a frame. */
+  /**
+   * Closes connections whose client stopped sending in the middle of a frame, and (with
+   * `idleTimeout`) those that sent nothing at all for that long: clients ping every few
+   * seconds, so silence means the client is gone, long before QUIC's own idle timeout.
+   */
   private startStallSweep(): void {
-    const timeout = this.limits.incompleteFrameTimeout;
+    const { incompleteFrameTimeout, idleTimeout } = this.limits;
+    const every = Math.min(1000, incompleteFrameTimeout, idleTimeout > 0 ? idleTimeout : Infinity);
     this.stallSweep = setInterval(() => {
       const now = Date.now();
       for (const peer of this.peers) {
         for (const channel of peer.channels) {
-          if (channel.isStalled(now, timeout)) {
+          if (channel.isStalled(now, incompleteFrameTimeout)) {
             channel.onProtocolError(
-              new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${timeout} ms`),
+              new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${incompleteFrameTimeout} ms`),
             );
+          } else if (idleTimeout > 0 && channel.isIdle(now, idleTimeout)) {
+            this.logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: nothing received for ${idleTimeout} ms`);
+            channel.close();
+            closeConnection(peer.connection, ErrorCode.NO_ERROR, `idle for more than ${idleTimeout} ms`);
           }
         }
       }
-    }, Math.min(1000, timeout));
+    }, every);
     this.stallSweep.unref();
   }
 
@@ -468,6 +477,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       const message = `Malformed ${frame.type === FrameType.EVENT ? 'event' : 'request'}: ${errorMessage(err)}`;
       this.logger.warn?.(`${message} (from ${channel.remoteEndpointId})`);
       if (frame.type === FrameType.REQUEST) channel.writeTransportError(frame.id, code, message);
+      channel.recordBadMessage();
       return null;
     }
   }

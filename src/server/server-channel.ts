@@ -13,6 +13,12 @@ import {
   messageTooLargeMessage,
 } from '../protocol';
 
+/** Replies queued for the peer above which PINGs are no longer answered. */
+const MAX_PENDING_PONG_BYTES = 64 * 1024;
+
+/** Malformed or oversized messages one stream may send before it counts as a protocol error. */
+const MAX_BAD_MESSAGES = 32;
+
 /** A request being handled: cancelling it unsubscribes the handler's Observable. */
 export interface InflightRequest {
   cancelled: boolean;
@@ -61,6 +67,7 @@ export class ServerChannel {
   private peerFinished = false;
   /** A protocol error ended this channel: nothing more it receives is handled. */
   private failed = false;
+  private badMessages = 0;
 
   constructor(
     bi: iroh.BiStream,
@@ -145,6 +152,24 @@ export class ServerChannel {
     return this.stream.hasPartialFrame && now - this.stream.lastReceivedAt > timeoutMs;
   }
 
+  /** True when nothing at all arrived for `timeoutMs` (a client that vanished without closing). */
+  isIdle(now: number, timeoutMs: number): boolean {
+    return now - this.stream.lastReceivedAt > timeoutMs;
+  }
+
+  /**
+   * Counts a message the peer should not have sent (malformed or oversized). Each costs
+   * the server work to refuse; past a budget the peer is treated as broken and its
+   * connection closed, so a flood of bad messages cannot hold the event loop.
+   */
+  recordBadMessage(): void {
+    if (++this.badMessages > MAX_BAD_MESSAGES) {
+      this.onProtocolError(
+        new ProtocolError(ErrorCode.PROTOCOL_ERROR, `more than ${MAX_BAD_MESSAGES} malformed or oversized messages`),
+      );
+    }
+  }
+
   /** Cancels every request in flight and stops writing. */
   close(): void {
     for (const request of this.inflight.values()) cancelRequest(request);
@@ -160,7 +185,8 @@ export class ServerChannel {
       case FrameType.EVENT:
         return this.host.onEvent(this, frame);
       case FrameType.PING:
-        this.write(FrameType.PONG, frame.id, null);
+        // A peer that pings without reading our answers gets no more of them.
+        if (this.stream.writer.pendingBytes < MAX_PENDING_PONG_BYTES) this.write(FrameType.PONG, frame.id, null);
         return;
       case FrameType.PONG:
         return;
@@ -212,6 +238,8 @@ export class ServerChannel {
   }
 
   private onOversized(frame: OversizedFrame): void {
+    this.recordBadMessage();
+    if (this.failed) return;
     const message = messageTooLargeMessage(frame.length, this.host.maxMessageSize);
     const request = frame.type === FrameType.DATA ? this.inflight.get(frame.id) : undefined;
     if (request?.upload) {

@@ -9,6 +9,7 @@ export interface ServerLimits {
   maxPatternLength: number;
   incompleteFrameTimeout: number;
   maxPendingReplyBytes: number;
+  idleTimeout: number;
   drainTimeout: number;
 }
 
@@ -20,6 +21,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxPatternLength: 1024,
   incompleteFrameTimeout: 30_000,
   maxPendingReplyBytes: 8 * 1024 * 1024,
+  idleTimeout: 0,
   drainTimeout: 5000,
 };
 
@@ -28,7 +30,7 @@ export function resolveServerLimits(options: IrohServerOptions): ServerLimits {
   for (const key of Object.keys(limits) as Array<keyof ServerLimits>) {
     const value = options[key];
     if (value === undefined) continue;
-    const minimum = key === 'drainTimeout' ? 0 : 1;
+    const minimum = key === 'drainTimeout' || key === 'idleTimeout' ? 0 : 1;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
       throw new TypeError(`${key} must be a whole number, ${minimum} or more (got ${String(value)})`);
     }
