@@ -116,4 +116,35 @@ describe('limits', () => {
       await running.app.close();
     }
   });
+
+  it('closes connections that send nothing for idleTimeout; pinging clients stay', async () => {
+    const running = await startIrohServer(MathModule, { idleTimeout: 600 });
+    const builder = iroh.Endpoint.builder();
+    iroh.presetMinimal(builder);
+    builder.bindAddr('127.0.0.1:0');
+    const endpoint = await builder.bind();
+    const client = irohClient(running.ticket, { keepAliveInterval: 150 });
+    try {
+      await expect(call(client, 'sum', [1])).resolves.toBe(1);
+      const addr = iroh.EndpointTicket.fromString(running.ticket).endpointAddr();
+      const connection = await endpoint.connect(addr, Array.from(Buffer.from('nestjs-iroh/1')));
+      let closedReason = '';
+      connection.closed().then(r => (closedReason = r));
+      const bi = await connection.openBi();
+      // One PING, then silence.
+      await bi.send.writeAll([0x17, 0, 1, 0]);
+      const started = Date.now();
+      await eventually(() => closedReason !== '', 5000, 'server closing the idle connection');
+      expect(closedReason).toMatch(/idle/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      // The pinging client was idle as long, and is still served on the same connection.
+      const before = (client as any).active.connection;
+      await expect(call(client, 'sum', [2])).resolves.toBe(2);
+      expect((client as any).active.connection).toBe(before);
+    } finally {
+      await client.close();
+      await endpoint.close();
+      await running.app.close();
+    }
+  });
 });
