@@ -64,6 +64,7 @@ export class ClientChannel {
   private readonly pending = new Map<number, PendingRequest>();
   private readonly stream: FrameStream;
   private nextId = 1;
+  private readonly freeIds: number[] = [];
   private closedWith: IrohClientError | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   /** A frame arrived since the last keep-alive tick. */
@@ -229,10 +230,19 @@ export class ClientChannel {
     this.fail(error);
   }
 
+  /**
+   * Ids stay small, so their varints stay one byte (every byte costs ~0.25 µs through the
+   * binding): an id whose request ended with a final reply is reused first. Ids of cancelled
+   * or timed-out requests are not, since the server may still send frames for them.
+   */
   private allocateId(): number {
+    const reused = this.freeIds.pop();
+    if (reused !== undefined) return reused;
     let id = this.nextId;
     while (this.pending.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
     this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    // After a wrap the counter may hand out ids that are also waiting for reuse.
+    if (this.nextId === 1) this.freeIds.length = 0;
     return id;
   }
 
@@ -275,7 +285,10 @@ export class ClientChannel {
     const entry = this.pending.get(frame.id);
     if (!entry) return; // cancelled or timed out: late replies are dropped
     const final = isFinalReply(frame.type);
-    if (final) this.settle(frame.id, entry);
+    if (final) {
+      this.settle(frame.id, entry);
+      this.freeIds.push(frame.id);
+    }
     let message: ReplyMessage;
     try {
       message = entry.decode ? entry.decode(frame) : this.host.decodeReply(frame);
