@@ -13,3 +13,7 @@ export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_COMPRESSION_THRESHOLD } from './proto
 export { AllowPeers, IrohPeerGuard, ALLOWED_PEERS_METADATA } from './security/allow-peers';
 export { AllowPeersOption } from './server/peer-authorization';
 export { ServerLimits, DEFAULT_SERVER_LIMITS } from './server/server-limits';
+export { ClientGrpcIroh, ClientGrpcIrohOptions } from './grpc/client/client-grpc-iroh';
+export { GrpcProtoOptions } from './grpc/grpc-proto-options';
+export { GrpcStatus, GrpcServiceError } from './grpc/grpc-status';
+export { IrohGrpcCall, IrohGrpcStreamCall } from './grpc/server/grpc-server-call';
