@@ -278,6 +278,17 @@ describe('the same calls over Nest gRPC and over iroh give the same results and 
     expectAllEqual(await outcomes(scenario));
   });
 
+  it('a method of the .proto that no handler serves', async () => {
+    const results = (await outcomes(c => firstValueFrom(c.heroes.retire({ id: 1 })))) as Record<string, { error: ReturnType<typeof describeError> }>;
+    expect(results['iroh with the .proto']).toEqual(results['Nest gRPC']);
+    expect(results['Nest gRPC'].error).toMatchObject({ code: status.UNIMPLEMENTED, details: 'The server does not implement the method Retire' });
+    // Without a .proto the server knows no method by that name: it names the path instead.
+    expect(results['iroh without a .proto'].error).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: 'The server does not implement the method /hero.HeroesService/Retire',
+    });
+  });
+
   it('an expired deadline', async () => {
     const results = await outcomes(c => firstValueFrom(c.heroes.slow({ ms: 1000 }, new Metadata(), { deadline: Date.now() + 100 })));
     // @grpc/grpc-js adds timings to the details ("Deadline exceeded after 0.101s,…"): compare the rest.

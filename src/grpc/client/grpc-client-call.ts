@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { ClientChannel, RequestUploadHandle } from '../../client/client-channel';
+import { IrohClientError } from '../../client/client-errors';
 import {
   EncodedPayload,
   Frame,
@@ -64,7 +65,7 @@ export class GrpcClientCall {
     this.deadline = deadlineOf(spec.deadline);
     channel.then(
       ready => this.begin(ready),
-      err => this.fail(statusOfFailure(err, spec.path)),
+      err => this.fail(connectFailureStatus(err, spec.path)),
     );
   }
 
@@ -214,6 +215,12 @@ function parsingFailure(err: unknown): StatusFailure {
     details: `Response message parsing error: ${(err as Error).message}`,
     metadata: metadataFromWire(undefined),
   });
+}
+
+/** A connection that could not be made fails the call as UNAVAILABLE, as in `@grpc/grpc-js`. */
+function connectFailureStatus(err: unknown, path: string): GrpcStatusObject {
+  if (err instanceof IrohClientError) return statusOfFailure(err, path);
+  return { code: GrpcStatus.UNAVAILABLE, details: (err as Error)?.message ?? String(err), metadata: metadataFromWire(undefined) };
 }
 
 function deadlineOf(deadline: Date | number | undefined): number {

@@ -34,6 +34,8 @@ const GRPC_PATH = /^\/([^/]+)\/([^/]+)$/;
 export class GrpcRoutes {
   private readonly handlers = new Map<string, HandlersByKind>();
   private readonly routes = new Map<string, GrpcRoute>();
+  /** Methods of the `.proto` that no handler serves, by path. */
+  private readonly unserved = new Map<string, string>();
 
   constructor(
     registered: Map<string, GrpcHandler>,
@@ -60,7 +62,8 @@ export class GrpcRoutes {
 
   resolve(path: string, requestStream: boolean): RouteResolution {
     const route = this.proto ? this.routes.get(path) : this.routeByName(path, requestStream);
-    if (!route) return { status: unimplemented(path) };
+    // As @grpc/grpc-js: a method of a served service is named by itself, an unknown one by its path.
+    if (!route) return { status: unimplemented(this.unserved.get(path) ?? path) };
     if (route.method && route.method.requestStream !== requestStream) {
       return {
         status: {
@@ -77,7 +80,12 @@ export class GrpcRoutes {
     for (const service of proto.services) {
       for (const method of service.methods.values()) {
         const found = this.findHandler([service.name, service.fullName], [method.name, method.originalName], method.requestStream);
-        if (!found) continue;
+        const relative = `/${service.name}/${method.name}`;
+        if (!found) {
+          this.unserved.set(method.path, method.name);
+          this.unserved.set(relative, method.name);
+          continue;
+        }
         const route: GrpcRoute = {
           path: method.path,
           rpc: method.name,
@@ -88,7 +96,6 @@ export class GrpcRoutes {
         };
         this.routes.set(method.path, route);
         // Callers that name services without their package.
-        const relative = `/${service.name}/${method.name}`;
         if (!this.routes.has(relative)) this.routes.set(relative, route);
       }
     }
@@ -141,8 +148,8 @@ export class GrpcRoutes {
 }
 
 /** The status of a call to a method no handler serves, worded as `@grpc/grpc-js` words it. */
-export function unimplemented(path: string): GrpcStatusObject {
-  return { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${path}`, metadata: null };
+export function unimplemented(method: string): GrpcStatusObject {
+  return { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${method}`, metadata: null };
 }
 
 const STREAMING_KINDS = new Set<string>(Object.values(GrpcMethodStreamingType));

@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { GrpcMethodStreamingType, Server } from '@nestjs/microservices';
 import { Observable, Subscription, defaultIfEmpty, finalize, lastValueFrom, take, takeLast } from 'rxjs';
-import { Frame, GrpcStatusValue, ReplyMessage, decodeFrameValue } from '../../protocol';
+import { ErrorCode, Frame, GrpcStatusValue, ProtocolError, ReplyMessage, decodeFrameValue } from '../../protocol';
 import type { InflightRequest, RequestUpload } from '../../server/server-channel';
 import { metadataToWire } from '../grpc-metadata';
 import { GrpcStatus, GrpcStatusObject, statusOfHandlerError } from '../grpc-status';
@@ -82,7 +82,12 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
     try {
       message = this.codec.decodeRequest(decodeFrameValue(frame, this.host.maxMessageSize));
     } catch (err) {
-      this.fail({ code: GrpcStatus.INTERNAL, details: `Error deserializing request: ${(err as Error).message}`, metadata: null });
+      const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
+      this.fail({
+        code: tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL,
+        details: tooLarge ? err.message : `Error deserializing request: ${(err as Error).message}`,
+        metadata: null,
+      });
       return;
     }
     if (this.streamCall) this.streamCall.receive(message);
