@@ -23,6 +23,8 @@ export interface GrpcServerHost {
 /** The part of a server channel a gRPC call uses. */
 export interface GrpcChannel {
   readonly remoteEndpointId: string;
+  /** Counts a message that could not be decoded against the peer's budget of bad messages. */
+  recordBadMessage(): void;
 }
 
 /** Takes the request stream of a call that is refused: what the client still sends is dropped. */
@@ -72,11 +74,15 @@ export class GrpcServerCalls {
     if (header?.requestStream) request.upload = DROPPED_UPLOAD;
     const refuse = (status: GrpcStatusObject) =>
       this.host.reply(channel, id, request, { err: statusValue(status), isDisposed: true });
+    const refuseMalformed = (status: GrpcStatusObject) => {
+      refuse(status);
+      channel.recordBadMessage();
+    };
     if (!this.enabled || !this.routes) {
       this.host.reply(channel, id, request, noHandler);
       return;
     }
-    if (!header) return refuse(internal('The gRPC call header is malformed'));
+    if (!header) return refuseMalformed(internal('The gRPC call header is malformed'));
     const resolution = this.routes.resolve(body.pattern, header.requestStream === true);
     if ('status' in resolution) return refuse(resolution.status);
     const { route } = resolution;
@@ -93,14 +99,14 @@ export class GrpcServerCalls {
         deadline: header.timeoutMs === undefined ? Infinity : Date.now() + header.timeoutMs,
       };
     } catch (err) {
-      return refuse(internal(`The call's metadata is invalid: ${(err as Error).message}`));
+      return refuseMalformed(internal(`The call's metadata is invalid: ${(err as Error).message}`));
     }
     let message: unknown;
     if (!header.requestStream) {
       try {
         message = codec.decodeRequest(body.data);
       } catch (err) {
-        return refuse(internal(`Error deserializing request: ${(err as Error).message}`));
+        return refuseMalformed(internal(`Error deserializing request: ${(err as Error).message}`));
       }
     }
     const callHost = {
@@ -108,6 +114,7 @@ export class GrpcServerCalls {
       logger: this.host.logger,
       maxMessageSize: this.host.maxMessageSize,
       reply: (replyId: number, replyRequest: InflightRequest, reply: ReplyMessage) => this.host.reply(channel, replyId, replyRequest, reply),
+      recordBadMessage: () => channel.recordBadMessage(),
     };
     new ServedGrpcCall(callHost, id, request, route, codec, info).start(message);
   }

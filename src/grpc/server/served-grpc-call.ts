@@ -18,6 +18,8 @@ export interface GrpcCallHost {
   readonly maxMessageSize: number;
   /** Writes one reply of the request (compact layout: gRPC calls bypass custom serializers). */
   reply(id: number, request: InflightRequest, message: ReplyMessage): void;
+  /** Counts a request message that could not be decoded against the peer's budget. */
+  recordBadMessage(): void;
 }
 
 /** The ERROR value that carries a status. */
@@ -83,6 +85,7 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
       message = this.codec.decodeRequest(decodeFrameValue(frame, this.host.maxMessageSize));
     } catch (err) {
       const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
+      this.host.recordBadMessage();
       this.fail({
         code: tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL,
         details: tooLarge ? err.message : `Error deserializing request: ${(err as Error).message}`,
