@@ -1,10 +1,21 @@
 import 'reflect-metadata';
-import { INestMicroservice } from '@nestjs/common';
+import {
+  CallHandler,
+  CanActivate,
+  Controller,
+  ExecutionContext,
+  INestMicroservice,
+  Injectable,
+  Module,
+  NestInterceptor,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ClientGrpc, ClientGrpcProxy, Transport } from '@nestjs/microservices';
+import { ClientGrpc, ClientGrpcProxy, GrpcMethod, Transport } from '@nestjs/microservices';
 import { Metadata, status } from '@grpc/grpc-js';
 import { createServer } from 'net';
-import { Subject, firstValueFrom, lastValueFrom, map, of, range, take, timeout, toArray } from 'rxjs';
+import { Observable, Subject, firstValueFrom, lastValueFrom, map, of, range, take, timeout, toArray } from 'rxjs';
 import { randomBytes } from 'crypto';
 import { ClientGrpcIroh, IrohServer, endpointIdOf, generateSecretKey } from '../../src';
 import { HERO_PROTO, HEROES, HeroesModule, MISSING_ID, observed } from '../fixtures/grpc/heroes.controller';
@@ -274,6 +285,81 @@ describe('gRPC calls to a server that does not serve gRPC', () => {
     } finally {
       await client.close();
       await running.app.close();
+    }
+  });
+});
+
+@Injectable()
+class DenyThirteen implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToRpc().getData<{ id: number }>().id !== 13;
+  }
+}
+
+@Injectable()
+class ShoutNames implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((hero: { name: string }) => ({ ...hero, name: hero.name.toUpperCase() })));
+  }
+}
+
+@Controller()
+class GuardedHeroesController {
+  @GrpcMethod('HeroesService', 'FindOne')
+  @UseGuards(DenyThirteen)
+  @UseInterceptors(ShoutNames)
+  findOne({ id }: { id: number }) {
+    return HEROES.find(hero => hero.id === id);
+  }
+}
+
+@Module({ controllers: [GuardedHeroesController] })
+class GuardedHeroesModule {}
+
+describe('guards, interceptors and processing hooks around gRPC calls', () => {
+  it('run the same over Nest gRPC and over iroh', async () => {
+    const url = `127.0.0.1:${await freePort()}`;
+    const grpcApp = await NestFactory.createMicroservice(GuardedHeroesModule, {
+      transport: Transport.GRPC,
+      options: { package: 'hero', protoPath: HERO_PROTO, url },
+      logger: false,
+    });
+    const irohServer = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+    const irohApp = await NestFactory.createMicroservice(GuardedHeroesModule, { strategy: irohServer, logger: false });
+    const hooksSeen: Record<string, string[]> = { grpc: [], iroh: [] };
+    const servers = { grpc: (grpcApp as any).serverInstance, iroh: irohServer as any };
+    for (const [name, server] of Object.entries(servers)) {
+      server.setOnProcessingStartHook((_transport: unknown, context: { operationId: string }, done: () => Promise<unknown>) => {
+        hooksSeen[name].push(`start ${context.operationId}`);
+        return done();
+      });
+      server.setOnProcessingEndHook((_transport: unknown, request: { id: number }) => hooksSeen[name].push(`end ${request.id}`));
+    }
+    await grpcApp.listen();
+    await irohApp.listen();
+    const clients = {
+      grpc: new ClientGrpcProxy({ package: 'hero', protoPath: HERO_PROTO, url }),
+      iroh: new ClientGrpcIroh({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO, peer: irohServer.ticket }),
+    };
+    try {
+      const results: Record<string, unknown[]> = {};
+      for (const [name, client] of Object.entries(clients)) {
+        const heroes = client.getService<HeroesService>('HeroesService');
+        results[name] = [await outcome(firstValueFrom(heroes.findOne({ id: 2 }))), await outcome(firstValueFrom(heroes.findOne({ id: 13 })))];
+      }
+      expect(results.grpc).toEqual([
+        { value: { ...HEROES[1], name: 'GRACE' } },
+        { error: { code: status.UNKNOWN, details: 'Forbidden resource', message: '2 UNKNOWN: Forbidden resource' } },
+      ]);
+      expect(results.iroh).toEqual(results.grpc);
+      await eventually(() => hooksSeen.iroh.length === 4 && hooksSeen.grpc.length === 4, 5000, 'the end hooks');
+      expect(hooksSeen.grpc).toEqual(['start FindOne', 'end 2', 'start FindOne', 'end 13']);
+      expect(hooksSeen.iroh).toEqual(hooksSeen.grpc);
+    } finally {
+      clients.grpc.close();
+      await clients.iroh.close();
+      await grpcApp.close();
+      await irohApp.close();
     }
   });
 });
