@@ -19,6 +19,11 @@ export interface GrpcProtoOptions {
   protoLoader?: string;
 }
 
+/** True when any option of the service's description is given (a server then serves gRPC). */
+export function hasGrpcServiceOptions(options: GrpcProtoOptions): boolean {
+  return options.package !== undefined || hasProtoDefinition(options);
+}
+
 /** True when these options name a `.proto` (protobuf encoding and checked calls). */
 export function hasProtoDefinition(options: GrpcProtoOptions): boolean {
   return options.protoPath !== undefined || options.packageDefinition !== undefined;

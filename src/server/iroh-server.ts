@@ -23,6 +23,7 @@ import {
   messageTooLargeMessage,
   replyFrameType,
 } from '../protocol';
+import { hasGrpcServiceOptions } from '../grpc/grpc-proto-options';
 import { GrpcServerCalls } from '../grpc/server/grpc-server-calls';
 import { originalPrototypeOf, presentAsNestGrpcServer } from '../grpc/server/nest-grpc-identity';
 import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue } from './server-channel';
@@ -103,7 +104,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this.initializeDeserializer(options);
     // An 'error' event without listeners would throw.
     this.emitter.on(IrohEventsMap.ERROR, () => undefined);
-    const servesGrpc = options.grpc === true || options.protoPath !== undefined || options.packageDefinition !== undefined || options.package !== undefined;
+    const servesGrpc = options.grpc === true || hasGrpcServiceOptions(options);
     this.grpcCalls = new GrpcServerCalls(
       {
         server: this as unknown as Server,
@@ -399,7 +400,12 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const decoded = this.decodeRequest(channel, frame);
     if (!decoded) return;
     if (!decoded.envelope && isGrpcMethodPath(decoded.body.pattern) && !this.messageHandlers.has(decoded.body.pattern)) {
-      this.grpcCalls.dispatch(channel, frame.id, decoded.body, request, { err: NO_MESSAGE_HANDLER, isDisposed: true });
+      try {
+        this.grpcCalls.dispatch(channel, frame.id, decoded.body, request, { err: NO_MESSAGE_HANDLER, isDisposed: true });
+      } catch (err) {
+        this.logger.error(`gRPC call ${frame.id} from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`);
+        this.reply(channel, frame.id, request, { err: transportErrorValue(ErrorCode.INTERNAL_ERROR, errorMessage(err)) }, false);
+      }
       return;
     }
     this.handleIncomingRequest(channel, frame, decoded, request).catch(err => {
