@@ -10,6 +10,7 @@ import {
   bindEndpoint,
   bindingErrorMessage,
   closeConnection,
+  closeEndpoint,
   connectWithTimeout,
   parsePeer,
   releaseNativeHandles,
@@ -181,17 +182,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
   }
 
-  private async closeEndpoint(): Promise<string[] | null> {
-    const endpoint = this.endpoint;
-    this.endpoint = null;
-    if (!endpoint) return null;
-    const sockets = endpoint.boundSockets();
-    try {
-      await endpoint.close();
-    } catch (err) {
-      this.logger.warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
-    }
-    return sockets;
+  private closeEndpoint(): Promise<string[] | null> {
+    return closeEndpoint(
+      () => {
+        const endpoint = this.endpoint;
+        this.endpoint = null;
+        return endpoint;
+      },
+      message => this.logger.warn(message),
+    );
   }
 
   /** The iroh `Endpoint` this client dials from. */

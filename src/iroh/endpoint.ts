@@ -1,5 +1,5 @@
 import iroh = require('./binding');
-import { IrohError } from './errors';
+import { IrohError, bindingErrorMessage } from './errors';
 import { SecretKeySource, resolveSecretKey } from './keys';
 import { toBindingBytes, utf8Bytes } from './bytes';
 
@@ -117,4 +117,25 @@ export async function connectWithTimeout(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Closes the endpoint that `take` hands over (the owner clears its own reference in it) and
+ * returns the addresses it was bound to, or null when there was none. The endpoint lives
+ * only in this function's frame, so once it returns nothing of the caller's references
+ * the endpoint and `releaseNativeHandles` can free its port.
+ */
+export async function closeEndpoint(
+  take: () => iroh.Endpoint | null,
+  warn: (message: string) => void,
+): Promise<string[] | null> {
+  const endpoint = take();
+  if (!endpoint) return null;
+  const sockets = endpoint.boundSockets();
+  try {
+    await endpoint.close();
+  } catch (err) {
+    warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
+  }
+  return sockets;
 }

@@ -4,7 +4,16 @@ import { EventEmitter } from 'events';
 import { Observable, finalize } from 'rxjs';
 import { IrohContext } from '../context/iroh.context';
 import iroh = require('../iroh/binding');
-import { IrohError, alpnBytes, bindEndpoint, bindingErrorMessage, closeConnection, releaseNativeHandles, ticketOf } from '../iroh';
+import {
+  IrohError,
+  alpnBytes,
+  bindEndpoint,
+  bindingErrorMessage,
+  closeConnection,
+  closeEndpoint,
+  releaseNativeHandles,
+  ticketOf,
+} from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
@@ -195,18 +204,15 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     );
   }
 
-  /** Closes the endpoint; returns the addresses it was bound to, or null when there was none. */
-  private async closeEndpoint(): Promise<string[] | null> {
-    const endpoint = this.endpoint;
-    this.endpoint = null;
-    if (!endpoint) return null;
-    const sockets = endpoint.boundSockets();
-    try {
-      await endpoint.close();
-    } catch (err) {
-      this.logger.warn?.(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
-    }
-    return sockets;
+  private closeEndpoint(): Promise<string[] | null> {
+    return closeEndpoint(
+      () => {
+        const endpoint = this.endpoint;
+        this.endpoint = null;
+        return endpoint;
+      },
+      message => this.logger.warn?.(message),
+    );
   }
 
   /** Requests in flight on all connections. */
