@@ -46,6 +46,8 @@ export interface KeepAliveOptions {
   interval: number;
   /** Milliseconds of silence after which the connection counts as lost. */
   timeout: number;
+  /** A counter that grows whenever the peer sends anything (e.g. UDP datagrams received). */
+  peerActivity?: () => number;
 }
 
 export interface ClientChannelHost {
@@ -90,7 +92,9 @@ export class ClientChannel {
             : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
         ),
     }).start();
-    if (keepAlive.interval > 0) this.startKeepAlive(keepAlive.interval, keepAlive.timeout);
+    if (keepAlive.interval > 0) {
+      this.startKeepAlive(keepAlive.interval, keepAlive.timeout, keepAlive.peerActivity ?? (() => 0));
+    }
   }
 
   /**
@@ -98,9 +102,18 @@ export class ClientChannel {
    * PONG) has arrived for `timeout`: a peer that vanished without closing is found within
    * seconds, not at QUIC's idle timeout.
    */
-  private startKeepAlive(interval: number, timeout: number): void {
+  private startKeepAlive(interval: number, timeout: number, peerActivity: () => number): void {
+    let receivedAt = this.stream.lastReceivedAt;
+    let activity = peerActivity();
     this.keepAliveTimer = setInterval(() => {
-      if (this.heard) {
+      // Anything from the peer proves it alive, not only a PONG: a large reply still
+      // arriving, or the QUIC acknowledgements of a large request we are sending (our PINGs
+      // wait behind it on the stream, so no PONG can come back until it is through).
+      const nowActivity = peerActivity();
+      const progressed = this.stream.lastReceivedAt !== receivedAt || nowActivity !== activity;
+      receivedAt = this.stream.lastReceivedAt;
+      activity = nowActivity;
+      if (this.heard || progressed) {
         this.heard = false;
         this.silentFor = 0;
       } else {
@@ -299,8 +312,11 @@ export class ClientChannel {
         if (entry.timer) clearTimeout(entry.timer);
         this.stream.writer.write(FrameType.CANCEL, frame.id, null);
       }
+      const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
       message = {
-        err: new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`),
+        err: tooLarge
+          ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${(err as Error).message}`)
+          : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`),
         isDisposed: true,
       };
     }

@@ -29,6 +29,7 @@ import {
   decodeReplyMessage,
   encodeEnvelope,
   encodeRequestMessage,
+  messageSize,
   messageTooLargeMessage,
 } from '../protocol';
 import { ClientChannel, ClientChannelHost, KeepAliveOptions } from './client-channel';
@@ -68,6 +69,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   private active: ActiveConnection | null = null;
   private connectionPromise: Promise<ActiveConnection> | null = null;
   private everConnected = false;
+  /** Counts close() calls, so that a connect still binding when one happens gives up. */
+  private closeGeneration = 0;
   private readonly retry: { attempts: number; delay: number; maxDelay: number };
   private readonly keepAlive: KeepAliveOptions;
 
@@ -157,6 +160,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
 
   /** Closes the connection; in-flight requests fail. A later `send()` connects again. */
   async close(): Promise<void> {
+    this.closeGeneration++;
     this.connectionPromise = null;
     this.closeActiveConnection();
     // In functions of their own, so that no local here references the endpoint while its
@@ -285,11 +289,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
         `Message could not be serialized: ${(err as Error).message}`,
       );
     }
-    if (payload.bytes.length > this.maxMessageSize) {
-      throw new IrohClientError(
-        IrohClientErrorCode.MESSAGE_TOO_LARGE,
-        messageTooLargeMessage(payload.bytes.length, this.maxMessageSize),
-      );
+    const size = messageSize(payload);
+    if (size > this.maxMessageSize) {
+      throw new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, messageTooLargeMessage(size, this.maxMessageSize));
     }
     return payload;
   }
@@ -297,7 +299,16 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   private async connectWithRetries(): Promise<ActiveConnection> {
     // Configuration errors (peer, key, bind address) are not worth retrying.
     const addr = parsePeer(this.options.peer);
-    if (!this.endpoint) this.endpoint = await bindEndpoint(this.options);
+    if (!this.endpoint) {
+      const generation = this.closeGeneration;
+      const bound = await bindEndpoint(this.options);
+      if (generation !== this.closeGeneration) {
+        // close() ran while binding: this endpoint belongs to nobody.
+        await bound.close().catch(() => undefined);
+        throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
+      }
+      this.endpoint = bound;
+    }
     const endpoint = this.endpoint;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -333,7 +344,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       closeConnection(connection, ErrorCode.NO_ERROR, 'client closed');
       throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
     }
-    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this, this.keepAlive) };
+    const keepAlive = { ...this.keepAlive, peerActivity: () => datagramsReceived(connection) };
+    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this, keepAlive) };
     this.active = active;
     this.everConnected = true;
     connection.closed().then(
@@ -347,6 +359,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
 
   private onConnectionClosed(active: ActiveConnection, reason: string): void {
     active.channel.close(connectionLostError(reason));
+  }
+}
+
+/** UDP datagrams received on a connection: it grows with every ACK and frame from the peer. */
+function datagramsReceived(connection: iroh.Connection): number {
+  try {
+    return connection.stats().udpRxDatagrams;
+  } catch {
+    return -1;
   }
 }
 

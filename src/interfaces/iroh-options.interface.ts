@@ -65,6 +65,13 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * for its clients; clients with keep-alive off would be cut while idle.
    */
   idleTimeout?: number;
+  /**
+   * Milliseconds a client may leave replies unread (its QUIC flow-control window full, our
+   * queue not moving) before its connection is closed (default 30 000). While it does not
+   * read, the server also stops reading from it (backpressure), so this is what frees what
+   * such a client holds.
+   */
+  writeStallTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
   serializer?: Serializer;
   /** Deserializes incoming requests and events (default: the transport's own encoding). */

@@ -23,6 +23,7 @@ const writerOptions: FrameWriterOptions = {
 };
 import { fromBindingBytes, toBindingBytes } from './bytes';
 import { IrohError } from './errors';
+import { settledWithin } from './time-limit';
 
 /**
  * Bytes asked for per read call, adapted to the traffic: the binding allocates the whole
@@ -138,16 +139,11 @@ export class FrameStream {
    * written, so that a connection closed right after does not discard the last frames.
    */
   async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
-    await this.finish();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.stream.send.stopped().catch(() => undefined),
-      new Promise(resolve => {
-        timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
+    // A peer that does not read may never let the queued frames out: bounded as a whole.
+    await settledWithin(
+      this.finish().then(() => this.stream.send.stopped()),
+      timeoutMs,
+    );
   }
 
   /** Stops handing frames on: everything received from now on is discarded. */

@@ -5,3 +5,4 @@ export * from './ticket';
 export * from './bytes';
 export * from './frame-stream';
 export * from './release';
+export * from './time-limit';

@@ -72,6 +72,14 @@ export class FrameWriter {
     private readonly options: FrameWriterOptions = DEFAULT_FRAME_WRITER_OPTIONS,
   ) {}
 
+  /** When the writer last made progress (a write completed, or it went from idle to busy). */
+  lastProgressAt = Date.now();
+
+  /** Bytes handed to the sink since the writer started: grows while the peer takes our data. */
+  get writtenBytes(): number {
+    return this.writtenTotal;
+  }
+
   /** Bytes queued and not yet handed to the sink. */
   get pendingBytes(): number {
     return this.queuedBytes;
@@ -92,6 +100,7 @@ export class FrameWriter {
       this.parts.push(payload as Buffer);
       size += length;
     }
+    if (this.queuedBytes === 0 && !this.writing) this.lastProgressAt = Date.now();
     this.queuedBytes += size;
     this.enqueuedTotal += size;
     if (!this.scheduled && !this.writing) {
@@ -130,9 +139,17 @@ export class FrameWriter {
       this.queuedBytes = 0;
       return batch;
     }
+    const head = this.parts[0];
+    if (head.length > max) {
+      // A large message goes out in slices, so that each write completes (and shows
+      // progress) in bounded time and the frames behind it are not held up for seconds.
+      this.parts[0] = head.subarray(max);
+      this.queuedBytes -= max;
+      return { parts: [head.subarray(0, max)], total: max };
+    }
     let count = 0;
     let total = 0;
-    while (count < this.parts.length && (count === 0 || total + this.parts[count].length <= max)) {
+    while (count < this.parts.length && total + this.parts[count].length <= max) {
       total += this.parts[count++].length;
     }
     const parts = this.parts.splice(0, count);
@@ -150,6 +167,7 @@ export class FrameWriter {
       try {
         await this.sink(parts, total);
         this.writtenTotal += total;
+        this.lastProgressAt = Date.now();
         if (this.waiters.length > 0) this.settleWaiters();
       } catch (err) {
         this.failure = err instanceof Error ? err : new Error(String(err));

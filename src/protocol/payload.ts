@@ -14,6 +14,16 @@ const EMPTY = Buffer.alloc(0);
 export interface EncodedPayload {
   bytes: Buffer;
   flags: number;
+  /** Size before compression, when `bytes` is compressed. */
+  uncompressedLength?: number;
+}
+
+/**
+ * The size a message counts for against `maxMessageSize`: its uncompressed size, since the
+ * receiver refuses to inflate past its limit.
+ */
+export function messageSize(payload: EncodedPayload): number {
+  return Math.max(payload.bytes.length, payload.uncompressedLength ?? 0);
 }
 
 export function encodeValue(value: unknown): EncodedPayload {
@@ -46,7 +56,7 @@ export function maybeCompress(payload: EncodedPayload, threshold: number): Encod
   if (threshold <= 0 || payload.bytes.length < threshold) return payload;
   const compressed = deflateRawSync(payload.bytes, { level: 1 });
   if (compressed.length >= payload.bytes.length * 0.9) return payload;
-  return { bytes: compressed, flags: payload.flags | FrameFlag.COMPRESSED };
+  return { bytes: compressed, flags: payload.flags | FrameFlag.COMPRESSED, uncompressedLength: payload.bytes.length };
 }
 
 /** Undoes {@link maybeCompress}, refusing output larger than `maxSize` without producing it. */

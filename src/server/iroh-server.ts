@@ -29,6 +29,7 @@ import {
   encodeReplyMessage,
   isFinalReply,
   isGrpcMethodPath,
+  messageSize,
   messageTooLargeMessage,
   replyFrameType,
 } from '../protocol';
@@ -83,6 +84,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   /** Connections by remote endpoint id, for per-peer limits. */
   private readonly connectionsByPeer = new Map<string, Set<PeerConnection>>();
   private stallSweep: NodeJS.Timeout | null = null;
+  /** Connections accepted and not yet registered (handshake, allowPeers). */
+  private handshakes = 0;
   private readonly alpn: number[];
   private readonly customSerializer: boolean;
   private readonly customDeserializer: boolean;
@@ -197,7 +200,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     await Promise.all(
       peers.map(async peer => {
-        await Promise.all([...peer.channels].map(channel => channel.flushed()));
+        // A client that does not read would keep this waiting: a second at most.
+        await Promise.all([...peer.channels].map(channel => channel.flushed(1000)));
         peer.channels.clear();
         closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
       }),
@@ -261,16 +265,24 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
         return;
       }
       if (!incoming || this.closing) return;
-      if (this.peers.size >= this.limits.maxConnections) {
+      // Handshakes in progress count too, or a burst of connections would all get in.
+      if (this.peers.size + this.handshakes >= this.limits.maxConnections) {
         this.logger.warn?.(`Refused a connection: ${this.limits.maxConnections} connections already (maxConnections)`);
         incoming.refuse().catch(() => undefined);
         continue;
       }
-      void this.acceptConnection(incoming);
+      this.handshakes++;
+      let handshaking = true;
+      const registered = () => {
+        if (handshaking) this.handshakes--;
+        handshaking = false;
+      };
+      void this.acceptConnection(incoming, registered).finally(registered);
     }
   }
 
-  private async acceptConnection(incoming: iroh.Incoming): Promise<void> {
+  /** Accepts and serves one connection; `registered` is called once it counts as a peer. */
+  private async acceptConnection(incoming: iroh.Incoming, registered: () => void): Promise<void> {
     let connection: iroh.Connection;
     try {
       connection = await (await incoming.accept()).connect();
@@ -294,6 +306,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     const peer: PeerConnection = { connection, remoteEndpointId, channels: new Set() };
     this.peers.add(peer);
+    registered();
     let sameId = this.connectionsByPeer.get(remoteEndpointId);
     if (!sameId) this.connectionsByPeer.set(remoteEndpointId, (sameId = new Set()));
     sameId.add(peer);
@@ -336,8 +349,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
    * seconds, so silence means the client is gone, long before QUIC's own idle timeout.
    */
   private startStallSweep(): void {
-    const { incompleteFrameTimeout, idleTimeout } = this.limits;
-    const every = Math.min(1000, incompleteFrameTimeout, idleTimeout > 0 ? idleTimeout : Infinity);
+    const { incompleteFrameTimeout, idleTimeout, writeStallTimeout } = this.limits;
+    const every = Math.min(1000, incompleteFrameTimeout, writeStallTimeout, idleTimeout > 0 ? idleTimeout : Infinity);
     this.stallSweep = setInterval(() => {
       const now = Date.now();
       for (const peer of this.peers) {
@@ -346,6 +359,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
             channel.onProtocolError(
               new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${incompleteFrameTimeout} ms`),
             );
+          } else if (channel.isWriteStalled(now, writeStallTimeout)) {
+            this.logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: replies unread for ${writeStallTimeout} ms`);
+            channel.close();
+            closeConnection(peer.connection, ErrorCode.LIMIT_EXCEEDED, `replies unread for more than ${writeStallTimeout} ms`);
           } else if (idleTimeout > 0 && channel.isIdle(now, idleTimeout)) {
             this.logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: nothing received for ${idleTimeout} ms`);
             channel.close();
@@ -385,7 +402,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       channel.writeTransportError(frame.id, ErrorCode.GOING_AWAY, 'Server is shutting down');
       return;
     }
-    if (channel.inflight.size >= this.limits.maxConcurrentRequests) {
+    if (channel.inflight.size + channel.cancelledStillRunning >= this.limits.maxConcurrentRequests) {
       channel.writeTransportError(
         frame.id,
         ErrorCode.LIMIT_EXCEEDED,
@@ -415,6 +432,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       return;
     }
     this.handleIncomingRequest(channel, frame, decoded, request).catch(err => {
+      channel.handlerFinished(request);
       this.logger.error(`Request ${frame.id} from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`);
       this.reply(channel, frame.id, request, { err: transportErrorValue(ErrorCode.INTERNAL_ERROR, errorMessage(err)) });
     });
@@ -451,8 +469,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     const respond = (message: ReplyMessage) => this.reply(channel, id, request, message);
     const produce = async (): Promise<Observable<unknown>> =>
-      cancellable(this.transformToObservable(await handler(packet.data, context)), request);
+      cancellable(this.transformToObservable(await handler(packet.data, context)), request, () =>
+        channel.handlerFinished(request),
+      );
     if (request.cancelled) return;
+    request.running = true;
     if (hasHandleRequest) {
       await (this as any).handleRequest(context, produce, respond);
       return;
@@ -532,8 +553,9 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       this.failRequest(channel, id, request, ErrorCode.INTERNAL_ERROR, `Reply could not be serialized: ${errorMessage(err)}`);
       return;
     }
-    if (payload.bytes.length > this.maxMessageSize) {
-      this.failRequest(channel, id, request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(payload.bytes.length, this.maxMessageSize)}`);
+    const size = messageSize(payload);
+    if (size > this.maxMessageSize) {
+      this.failRequest(channel, id, request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(size, this.maxMessageSize)}`);
       return;
     }
     if (type === FrameType.DATA && channel.pendingBytes + payload.bytes.length > this.limits.maxPendingReplyBytes) {
@@ -559,7 +581,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
 }
 
 /** Wraps the handler's Observable so that a CANCEL frame unsubscribes it (its `finalize` runs). */
-function cancellable<T>(source$: Observable<T>, request: InflightRequest): Observable<T> {
+function cancellable<T>(source$: Observable<T>, request: InflightRequest, onFinished: () => void): Observable<T> {
   return new Observable<T>(subscriber => {
     const subscription = source$.subscribe(subscriber);
     request.cancel = () => {
@@ -567,7 +589,10 @@ function cancellable<T>(source$: Observable<T>, request: InflightRequest): Obser
       subscriber.complete();
     };
     if (request.cancelled) request.cancel();
-    return subscription;
+    return () => {
+      subscription.unsubscribe();
+      onFinished();
+    };
   });
 }
 

@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import iroh = require('../iroh/binding');
-import { FrameStream, closeConnection } from '../iroh';
+import { FrameStream, closeConnection, settledWithin } from '../iroh';
 import {
   ErrorCode,
   Frame,
@@ -23,6 +23,10 @@ const MAX_BAD_MESSAGES = 32;
 export interface InflightRequest {
   cancelled: boolean;
   cancel: (() => void) | null;
+  /** Its handler has been called and has not finished yet. */
+  running?: boolean;
+  /** Cancelled while its handler still ran: counted in `cancelledStillRunning`. */
+  countedAfterCancel?: boolean;
   /** Receives the request stream of a gRPC call that has one, until the client ends it. */
   upload?: RequestUpload | null;
 }
@@ -99,6 +103,22 @@ export class ServerChannel {
     return request;
   }
 
+  /**
+   * Handlers of cancelled requests that are still running (a Promise cannot be stopped).
+   * They count against the concurrency limit until they finish, or a client could start
+   * any number of them by cancelling each request right after sending it.
+   */
+  cancelledStillRunning = 0;
+
+  /** The request's handler finished (its reply stream ended, or it threw). */
+  handlerFinished(request: InflightRequest): void {
+    request.running = false;
+    if (request.countedAfterCancel) {
+      request.countedAfterCancel = false;
+      this.cancelledStillRunning--;
+    }
+  }
+
   endRequest(id: number): void {
     const request = this.inflight.get(id);
     if (request?.upload) this.forgetUpload(id, request);
@@ -142,14 +162,20 @@ export class ServerChannel {
     this.close();
   }
 
-  /** Resolves once what is queued has been written (or the stream failed). */
-  flushed(): Promise<void> {
-    return this.stream.writer.flushed().catch(() => undefined);
+  /** Resolves once what is queued has been written, the stream failed, or `timeoutMs` passed. */
+  flushed(timeoutMs: number): Promise<void> {
+    return settledWithin(this.stream.writer.flushed(), timeoutMs);
   }
 
   /** True when a frame has been partly received and no byte arrived for `timeoutMs`. */
   isStalled(now: number, timeoutMs: number): boolean {
     return this.stream.hasPartialFrame && now - this.stream.lastReceivedAt > timeoutMs;
+  }
+
+  /** True when replies are waiting and the client has taken none of them for `timeoutMs`. */
+  isWriteStalled(now: number, timeoutMs: number): boolean {
+    const writer = this.stream.writer;
+    return writer.pendingBytes > 0 && now - writer.lastProgressAt > timeoutMs;
   }
 
   /** True when nothing at all arrived for `timeoutMs` (a client that vanished without closing). */
@@ -199,6 +225,10 @@ export class ServerChannel {
         if (request) {
           this.inflight.delete(frame.id);
           cancelRequest(request);
+          if (request.running && !request.countedAfterCancel) {
+            request.countedAfterCancel = true;
+            this.cancelledStillRunning++;
+          }
         }
         return;
       }

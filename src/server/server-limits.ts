@@ -10,6 +10,7 @@ export interface ServerLimits {
   incompleteFrameTimeout: number;
   maxPendingReplyBytes: number;
   idleTimeout: number;
+  writeStallTimeout: number;
   drainTimeout: number;
 }
 
@@ -22,6 +23,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   incompleteFrameTimeout: 30_000,
   maxPendingReplyBytes: 8 * 1024 * 1024,
   idleTimeout: 0,
+  writeStallTimeout: 30_000,
   drainTimeout: 5000,
 };
 

@@ -10,6 +10,7 @@ import {
   decodeFrameValue,
   encodeRequestMessage,
   encodeStreamValue,
+  messageSize,
   messageTooLargeMessage,
 } from '../../protocol';
 import { metadataFromWire, metadataToWire } from '../grpc-metadata';
@@ -182,11 +183,11 @@ export class GrpcClientCall {
   }
 
   private checkSize(payload: EncodedPayload): EncodedPayload | null {
-    if (payload.bytes.length <= this.limits.maxMessageSize) return payload;
+    if (messageSize(payload) <= this.limits.maxMessageSize) return payload;
     this.upload?.cancel();
     this.fail({
       code: GrpcStatus.RESOURCE_EXHAUSTED,
-      details: messageTooLargeMessage(payload.bytes.length, this.limits.maxMessageSize),
+      details: messageTooLargeMessage(messageSize(payload), this.limits.maxMessageSize),
       metadata: metadataFromWire(undefined),
     });
     return null;
