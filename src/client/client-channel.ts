@@ -24,6 +24,8 @@ interface PendingRequest {
   callback: ReplyCallback;
   timer: NodeJS.Timeout | null;
   decode: ReplyDecoder | null;
+  /** Set once a reply needed an async deserializer: later replies wait for it. */
+  ordered?: Promise<void>;
   /** A request stream is open: its END is still to be sent. */
   uploading: boolean;
 }
@@ -53,7 +55,8 @@ export interface KeepAliveOptions {
 export interface ClientChannelHost {
   readonly maxMessageSize: number;
   /** Decodes a reply frame (RESPONSE, DATA, END, ERROR) into a reply message. */
-  decodeReply(frame: Frame): ReplyMessage;
+  /** May return a Promise (a custom async deserializer); replies then stay in order. */
+  decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage>;
   /** The channel can no longer be used; every pending request has been failed. */
   onChannelClosed(channel: ClientChannel, error: IrohClientError): void;
 }
@@ -238,6 +241,14 @@ export class ClientChannel {
     return this.stream.writer.flushed();
   }
 
+  /**
+   * Finishes the stream and waits until the server has received everything written (or
+   * `timeoutMs`), so that events sent just before a close are not discarded with it.
+   */
+  delivered(timeoutMs: number): Promise<void> {
+    return this.stream.finishAndWaitDelivered(timeoutMs);
+  }
+
   /** Fails what is pending with `error` and finishes the stream. */
   close(error: IrohClientError): void {
     this.fail(error);
@@ -302,7 +313,7 @@ export class ClientChannel {
       this.settle(frame.id, entry);
       this.freeIds.push(frame.id);
     }
-    let message: ReplyMessage;
+    let message: ReplyMessage | Promise<ReplyMessage>;
     try {
       message = entry.decode ? entry.decode(frame) : this.host.decodeReply(frame);
     } catch (err) {
@@ -320,7 +331,18 @@ export class ClientChannel {
         isDisposed: true,
       };
     }
-    entry.callback(message);
+    if (entry.ordered === undefined && !isPromise(message)) {
+      entry.callback(message);
+      return;
+    }
+    // An async deserializer: deliver this request's replies in arrival order.
+    const decoded = message;
+    entry.ordered = (entry.ordered ?? Promise.resolve())
+      .then(() => decoded)
+      .then(
+        reply => entry.callback(reply),
+        err => entry.callback({ err, isDisposed: true }),
+      );
   }
 
   /** The server ended the request: forget it, and end its request stream if still open. */
@@ -375,5 +397,9 @@ function protocolFailure(error: ProtocolError): IrohClientError {
 }
 
 function noop(): void {}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
+}
 
 const CLOSED_UPLOAD: RequestUploadHandle = { send: () => false, end: noop, cancel: noop };

@@ -162,7 +162,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   async close(): Promise<void> {
     this.closeGeneration++;
     this.connectionPromise = null;
-    this.closeActiveConnection();
+    await this.closeActiveConnection();
     // In functions of their own, so that no local here references the endpoint while its
     // port is released.
     const sockets = await this.closeEndpoint();
@@ -178,11 +178,13 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
 
-  private closeActiveConnection(): void {
+  private async closeActiveConnection(): Promise<void> {
     const active = this.active;
     this.active = null;
     if (!active) return;
     active.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed'));
+    // Events already handed over (emit() completed) must reach the server, as over TCP.
+    await active.channel.delivered(1000);
     closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
   }
 
@@ -256,14 +258,20 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     return undefined as T;
   }
 
-  decodeReply(frame: Frame): ReplyMessage {
+  decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
     const raw = frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
-    const message = this.deserializer.deserialize(raw) as ReplyMessage;
+    const deserialized = this.deserializer.deserialize(raw) as ReplyMessage | Promise<ReplyMessage>;
     // The frame type, not the payload, says whether the request is over.
-    return { ...message, isDisposed: message.isDisposed || frame.type !== FrameType.DATA };
+    const withEnd = (message: ReplyMessage): ReplyMessage => ({
+      ...message,
+      isDisposed: message.isDisposed || frame.type !== FrameType.DATA,
+    });
+    return typeof (deserialized as Promise<ReplyMessage>)?.then === 'function'
+      ? (deserialized as Promise<ReplyMessage>).then(withEnd)
+      : withEnd(deserialized as ReplyMessage);
   }
 
   onChannelClosed(channel: ClientChannel, error: IrohClientError): void {

@@ -80,7 +80,8 @@ export async function bindEndpoint(options: IrohEndpointOptions, acceptAlpn?: nu
 /** Closes a connection with an application error code and a short reason. */
 export function closeConnection(connection: iroh.Connection, code: number, reason: string): void {
   try {
-    connection.close(BigInt(code), utf8Bytes(reason.slice(0, 256)));
+    const bytes = utf8Bytes(reason);
+    connection.close(BigInt(code), bytes.length > 256 ? bytes.slice(0, 256) : bytes);
   } catch {
     // Already closed.
   }

@@ -1,6 +1,7 @@
 import { deflateRawSync, inflateRawSync } from 'zlib';
 import { ProtocolError } from './errors';
 import { ErrorCode, FrameFlag } from './frames';
+import { MAX_REASON_LENGTH } from './limits';
 import { readVarint, varintSize, writeVarint } from './varint';
 
 /**
@@ -129,7 +130,7 @@ export function decodeRequestBody(bytes: Buffer, flags: number): RequestBody {
 
 /** GOAWAY payload: varint error code, then a UTF-8 reason. */
 export function encodeGoAway(code: ErrorCode, reason: string): Buffer {
-  const text = Buffer.from(reason, 'utf8');
+  const text = Buffer.from(reason, 'utf8').subarray(0, MAX_REASON_LENGTH);
   const bytes = Buffer.allocUnsafe(varintSize(code) + text.length);
   text.copy(bytes, writeVarint(bytes, 0, code));
   return bytes;

@@ -159,6 +159,13 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       this._status$.next(IrohStatus.DISCONNECTED);
       return callback(err);
     }
+    if (this.closing) {
+      // close() ran while binding: give the endpoint back at once.
+      this.endpoint = endpoint;
+      await this.closeEndpoint();
+      this._status$.next(IrohStatus.DISCONNECTED);
+      return callback(new IrohError('IrohServer was closed while it was starting to listen'));
+    }
     this.endpoint = endpoint;
     this.startStallSweep();
     this._status$.next(IrohStatus.CONNECTED);
@@ -200,8 +207,9 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     await Promise.all(
       peers.map(async peer => {
-        // A client that does not read would keep this waiting: a second at most.
-        await Promise.all([...peer.channels].map(channel => channel.flushed(1000)));
+        // Replies finished during the drain must reach the client before the connection
+        // closes; a client that does not read would keep this waiting: two seconds at most.
+        await Promise.all([...peer.channels].map(channel => channel.delivered(2000)));
         peer.channels.clear();
         closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
       }),
@@ -456,7 +464,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   ): Promise<void> {
     const id = frame.id;
     const packet = await this.toPacket(decoded, id);
-    const pattern = this.getPatternAsString(packet.pattern);
+    const pattern = this.patternAsString(packet.pattern);
     if (this.exceedsPatternLength(pattern)) {
       this.failRequest(channel, id, request, ErrorCode.LIMIT_EXCEEDED, `Pattern longer than ${this.limits.maxPatternLength} bytes (maxPatternLength)`);
       return;
@@ -469,8 +477,11 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     }
     const respond = (message: ReplyMessage) => this.reply(channel, id, request, message);
     const produce = async (): Promise<Observable<unknown>> =>
-      cancellable(this.transformToObservable(await handler(packet.data, context)), request, () =>
-        channel.handlerFinished(request),
+      cancellable(
+        this.transformToObservable(await handler(packet.data, context)),
+        request,
+        () => channel.handlerFinished(request),
+        this.logger,
       );
     if (request.cancelled) return;
     request.running = true;
@@ -479,7 +490,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
       return;
     }
     // Nest 11: the processing hooks around `send`, as its TCP transport runs them.
-    await this.onProcessingStartHook(this.transportId as any, context, async () => {
+    // Nest 11 before 11.2 has no processing hooks at all.
+    const startHook =
+      (this as any).onProcessingStartHook ?? ((_transport: unknown, _context: unknown, done: () => Promise<void>) => done());
+    await startHook.call(this, this.transportId as any, context, async () => {
       const response$ = await produce();
       this.send(
         response$.pipe(finalize(() => this.onProcessingEndHook?.(this.transportId as any, context))),
@@ -492,7 +506,7 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const decoded = this.decodeRequest(channel, frame);
     if (!decoded) return;
     const packet = await this.toPacket(decoded, undefined);
-    const pattern = this.getPatternAsString(packet.pattern);
+    const pattern = this.patternAsString(packet.pattern);
     if (this.exceedsPatternLength(pattern)) {
       this.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: pattern longer than ${this.limits.maxPatternLength} bytes`);
       return;
@@ -524,6 +538,21 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     const raw = decoded.envelope ? decoded.value : { ...decoded.body, id };
     const packet = await this.deserializer.deserialize(raw as any);
     return packet as InboundPacket;
+  }
+
+  /**
+   * `Server#getPatternAsString` exists from Nest 11.2.4 on; earlier 11.x releases get the
+   * same result here.
+   */
+  private patternAsString(pattern: unknown): string {
+    const nest = (this as any).getPatternAsString as ((pattern: unknown) => string) | undefined;
+    if (nest) return nest.call(this, pattern);
+    if (typeof pattern === 'string') return pattern;
+    try {
+      return JSON.stringify(pattern);
+    } catch {
+      return 'Unserializable pattern';
+    }
   }
 
   private exceedsPatternLength(pattern: string): boolean {
@@ -576,21 +605,39 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     this.logger.error(`Request ${id} from ${channel.remoteEndpointId}: ${message}`);
     channel.writeTransportError(id, code, message);
     request.cancelled = true;
-    request.cancel?.();
+    try {
+      request.cancel?.();
+    } catch {
+      // Logged by `cancellable`.
+    }
   }
 }
 
 /** Wraps the handler's Observable so that a CANCEL frame unsubscribes it (its `finalize` runs). */
-function cancellable<T>(source$: Observable<T>, request: InflightRequest, onFinished: () => void): Observable<T> {
+function cancellable<T>(
+  source$: Observable<T>,
+  request: InflightRequest,
+  onFinished: () => void,
+  logger: LoggerService,
+): Observable<T> {
   return new Observable<T>(subscriber => {
     const subscription = source$.subscribe(subscriber);
+    // A handler's teardown may throw (rxjs UnsubscriptionError): log it, never let it
+    // escape into the stream's read loop or a connection callback.
+    const unsubscribe = () => {
+      try {
+        subscription.unsubscribe();
+      } catch (err) {
+        logger.error(`A handler's teardown failed: ${errorMessage(err)}`);
+      }
+    };
     request.cancel = () => {
-      subscription.unsubscribe();
+      unsubscribe();
       subscriber.complete();
     };
     if (request.cancelled) request.cancel();
     return () => {
-      subscription.unsubscribe();
+      unsubscribe();
       onFinished();
     };
   });

@@ -167,6 +167,14 @@ export class ServerChannel {
     return settledWithin(this.stream.writer.flushed(), timeoutMs);
   }
 
+  /**
+   * Finishes the stream and waits until the client has received everything written (or
+   * `timeoutMs`): closing the connection earlier would discard replies still in flight.
+   */
+  delivered(timeoutMs: number): Promise<void> {
+    return this.stream.finishAndWaitDelivered(timeoutMs);
+  }
+
   /** True when a frame has been partly received and no byte arrived for `timeoutMs`. */
   isStalled(now: number, timeoutMs: number): boolean {
     return this.stream.hasPartialFrame && now - this.stream.lastReceivedAt > timeoutMs;
@@ -319,5 +327,10 @@ export class ServerChannel {
 function cancelRequest(request: InflightRequest): void {
   if (request.cancelled) return;
   request.cancelled = true;
-  request.cancel?.();
+  try {
+    request.cancel?.();
+  } catch {
+    // A handler's teardown that throws must not take the stream (or the process) with it;
+    // `cancellable` logs it.
+  }
 }

@@ -160,7 +160,11 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
     this.finish(status);
     if (this.request.cancelled) return;
     this.request.cancelled = true;
-    this.request.cancel?.();
+    try {
+      this.request.cancel?.();
+    } catch {
+      // A handler's teardown that throws must not take the stream with it.
+    }
   }
 }
 
