@@ -571,7 +571,8 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     message: ReplyMessage,
     serialize = this.customSerializer,
   ): void {
-    if (request.cancelled || !channel.inflight.has(id)) return;
+    // By identity: once a request ended, the client may reuse its id for a new one.
+    if (request.cancelled || channel.inflight.get(id) !== request) return;
     const type = replyFrameType(message);
     let payload;
     try {
