@@ -44,7 +44,8 @@ export async function releaseNativeHandles(sockets: readonly string[], deadlineM
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     // Pending binding promises (reads, accepts) settle between rounds and drop their references.
-    await new Promise(resolve => setTimeout(resolve, 5));
+    // Unref'd: releasing a port in the background must not keep the process alive.
+    await new Promise(resolve => setTimeout(resolve, 5).unref());
     gc();
     await new Promise(resolve => setImmediate(resolve));
     const free = await Promise.all(sockets.map(isFree));
