@@ -14,27 +14,16 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { ClientGrpc, ClientGrpcProxy, GrpcMethod, Transport } from '@nestjs/microservices';
 import { Metadata, status } from '@grpc/grpc-js';
-import { createServer } from 'net';
 import { Observable, Subject, firstValueFrom, lastValueFrom, map, of, range, take, timeout, toArray } from 'rxjs';
 import { randomBytes } from 'crypto';
 import { ClientGrpcIroh, IrohServer, endpointIdOf, generateSecretKey } from '../../src';
 import { HERO_PROTO, HEROES, HeroesModule, MISSING_ID, observed } from '../fixtures/grpc/heroes.controller';
 import { HeroesService } from '../fixtures/grpc/hero-caller';
 import { LOOPBACK, eventually, startIrohServer } from '../support/harness';
+import { freeTcpPort } from '../support/ports';
 import { MathModule } from '../support/math.app';
 
 jest.setTimeout(60_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Calls through the client `getClientByServiceName` returns: @grpc/grpc-js's calling conventions. */
 const rawCalls = {
@@ -98,7 +87,7 @@ describe('getClientByServiceName: the same raw-client code over Nest gRPC and ov
   let irohClient: ClientGrpcIroh;
 
   beforeAll(async () => {
-    const url = `127.0.0.1:${await freePort()}`;
+    const url = `127.0.0.1:${await freeTcpPort()}`;
     grpcApp = await NestFactory.createMicroservice(HeroesModule, {
       transport: Transport.GRPC,
       options: { package: 'hero', protoPath: HERO_PROTO, url },
@@ -318,7 +307,7 @@ class GuardedHeroesModule {}
 
 describe('guards, interceptors and processing hooks around gRPC calls', () => {
   it('run the same over Nest gRPC and over iroh', async () => {
-    const url = `127.0.0.1:${await freePort()}`;
+    const url = `127.0.0.1:${await freeTcpPort()}`;
     const grpcApp = await NestFactory.createMicroservice(GuardedHeroesModule, {
       transport: Transport.GRPC,
       options: { package: 'hero', protoPath: HERO_PROTO, url },

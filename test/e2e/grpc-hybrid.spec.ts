@@ -3,25 +3,14 @@ import { Controller, INestApplication, INestApplicationContext, Module } from '@
 import { AbstractHttpAdapter, NestFactory } from '@nestjs/core';
 import { createServer as createHttpServer } from 'http';
 import { MessagePattern, Transport } from '@nestjs/microservices';
-import { createServer } from 'net';
 import { firstValueFrom, from } from 'rxjs';
 import { ClientIroh, IROH_TRANSPORT, IrohServer, NO_MESSAGE_HANDLER } from '../../src';
 import { HeroCaller, HeroCallerModule, HeroTransport } from '../fixtures/grpc/hero-caller';
 import { HERO_PROTO, HEROES, HeroesController } from '../fixtures/grpc/heroes.controller';
 import { LOOPBACK, call, callError, irohClient } from '../support/harness';
+import { freeTcpPort } from '../support/ports';
 
 jest.setTimeout(60_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A hybrid app's HTTP side that never listens: this suite is about its microservices, and
@@ -98,7 +87,7 @@ describe('one app serving the same controller over Nest gRPC and over iroh at on
   const contexts: INestApplicationContext[] = [];
 
   beforeAll(async () => {
-    url = `127.0.0.1:${await freePort()}`;
+    url = `127.0.0.1:${await freeTcpPort()}`;
     iroh = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
     app = await NestFactory.create(HybridHeroesModule, new UnusedHttpAdapter(), { logger: false });
     app.connectMicroservice({ transport: Transport.GRPC, options: { package: 'hero', protoPath: HERO_PROTO, url } });

@@ -3,25 +3,14 @@ import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Transport } from '@nestjs/microservices';
 import { Metadata, status } from '@grpc/grpc-js';
-import { createServer } from 'net';
 import { EMPTY, Observable, Subject, concat, firstValueFrom, from, lastValueFrom, of, take, throwError, timeout, toArray } from 'rxjs';
 import { IrohServer } from '../../src';
 import { HeroCaller, HeroCallerModule, HeroTransport } from '../fixtures/grpc/hero-caller';
 import { HERO_PROTO, HEROES, HeroesModule, INVALID_ID, MISSING_ID, PLAIN_MESSAGE_ID, observed } from '../fixtures/grpc/heroes.controller';
 import { LOOPBACK, eventually } from '../support/harness';
+import { freeTcpPort } from '../support/ports';
 
 jest.setTimeout(60_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface RunningService {
   app: INestMicroservice;
@@ -32,7 +21,7 @@ interface RunningService {
 
 /** The same module, served over Nest's gRPC transport. */
 async function serveOverGrpc(): Promise<RunningService> {
-  const url = `127.0.0.1:${await freePort()}`;
+  const url = `127.0.0.1:${await freeTcpPort()}`;
   const app = await NestFactory.createMicroservice(HeroesModule, {
     transport: Transport.GRPC,
     options: { package: 'hero', protoPath: HERO_PROTO, url },

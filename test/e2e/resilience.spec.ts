@@ -1,4 +1,3 @@
-import { createSocket } from 'dgram';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -7,19 +6,9 @@ import { IrohClientError, IrohStatus } from '../../src';
 import { call, callError, eventually, irohClient, settle, startIrohServer } from '../support/harness';
 import { MathModule, observed } from '../support/math.app';
 import { killProcess, startServerProcess } from '../support/processes';
+import { freeUdpPort } from '../support/ports';
 
 jest.setTimeout(90_000);
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}
 
 /** Fast keep-alive and retries so that failures show within a test's time. */
 const resilient = { keepAliveInterval: 200, keepAliveTimeout: 1200, retryAttempts: 4, retryDelay: 100, connectTimeout: 2000 };

@@ -19,7 +19,6 @@
 // exits 1 if anything was lost, duplicated, wrong or failed uncleanly.
 import 'reflect-metadata';
 import { spawn } from 'child_process';
-import { createSocket } from 'dgram';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -28,6 +27,7 @@ import { runInNewContext } from 'vm';
 import { Observable } from 'rxjs';
 import { ClientIroh, IrohClientError } from '../../src';
 import { LineProcess } from '../support/fault-netns';
+import { freeUdpPort } from '../support/ports';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -60,17 +60,6 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 const log = (text: string) => process.stderr.write(`[soak ${((Date.now() - startedAt) / 1000).toFixed(1)}s] ${text}\n`);
 /** When the load starts (after the server is up); all times in the output count from here. */
 let startedAt = Date.now();
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}
 
 // ---- the server process ----------------------------------------------------------------
 

@@ -8,9 +8,8 @@
 // Every command gets exactly one final line {"id":..,"done":true,...}; "inflight" also
 // prints {"id":..,"progress":"started"} once its requests are in flight.
 import 'reflect-metadata';
-import { existsSync, readFileSync } from 'fs';
-import { dirname, join } from 'path';
 import { createInterface } from 'readline';
+import { out, packageVersion } from './child-io';
 import { Observable, TimeoutError, lastValueFrom, timeout, toArray } from 'rxjs';
 import { ClientIroh, IrohClientError } from '../../src';
 
@@ -41,24 +40,6 @@ function describeError(err: unknown): { name: string; code?: string; message: st
   if (err instanceof Error) return { name: err.name, code: (err as any).code, message: err.message };
   if (err && typeof err === 'object') return { name: 'RemoteError', message: JSON.stringify(err) };
   return { name: typeof err, message: String(err) };
-}
-
-/** The version of an installed package (found from its entry point: Nest 12 exports no package.json). */
-function packageVersion(name: string): string {
-  let dir = dirname(require.resolve(name));
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8'));
-      if (pkg.name === name) return pkg.version;
-    }
-    if (dirname(dir) === dir) return 'unknown';
-    dir = dirname(dir);
-  }
-}
-
-function out(line: object): void {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 const peer = process.env.PEER;

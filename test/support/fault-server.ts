@@ -10,9 +10,8 @@
 import 'reflect-metadata';
 import { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { existsSync, readFileSync } from 'fs';
-import { dirname, join } from 'path';
 import { createInterface } from 'readline';
+import { out, packageVersion } from './child-io';
 import { IrohServer } from '../../src';
 import { MathModule } from './math.app';
 
@@ -36,24 +35,6 @@ async function stop(): Promise<void> {
   app = null;
   server = null;
   await running?.close();
-}
-
-/** The version of an installed package (found from its entry point: Nest 12 exports no package.json). */
-function packageVersion(name: string): string {
-  let dir = dirname(require.resolve(name));
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8'));
-      if (pkg.name === name) return pkg.version;
-    }
-    if (dirname(dir) === dir) return 'unknown';
-    dir = dirname(dir);
-  }
-}
-
-function out(line: object): void {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 async function command(line: string): Promise<void> {
