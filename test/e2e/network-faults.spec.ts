@@ -180,9 +180,10 @@ describeWithNamespaces('network faults between hosts (network namespaces, impair
       expect(result.wrong).toEqual([]);
       expect(result.failures).toEqual([]);
       expect(result).toMatchObject({ answered: 200, failed: 0, streamsOk: 2 });
-      // The impairment was real: datagrams were dropped both ways, and replies took the delay.
-      expect(dropped.toServer).toBeGreaterThan(0);
-      expect(dropped.toClient).toBeGreaterThan(0);
+      // The impairment was real: datagrams were dropped, and replies took the delay. At 5 % loss
+      // one direction may carry too few datagrams (~75) to be sure of a drop (0.95^75 ≈ 2 %), so
+      // the drops are counted over both directions (0.95^150 ≈ 0.05 %).
+      expect(dropped.toServer + dropped.toClient).toBeGreaterThan(0);
       expect(result.p50).toBeGreaterThanOrEqual(2 * DELAY_MS);
     },
   );
