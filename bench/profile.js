@@ -85,7 +85,7 @@ function category(frame) {
   if (url === `${DIST}iroh/bytes.js` || (url === `${BENCH}raw.js` && /^(toArray|fromArray)$/.test(fn))) return 'byte conversion';
   if (!url && (fn === 'stringify' || fn === 'parse')) return 'JSON';
   if (url === `${DIST}protocol/payload.js` || url === `${DIST}protocol/messages.js`) return 'our framing: payload codec';
-  if (url.startsWith(`${DIST}protocol/`) || url === `${DIST}iroh/frame-stream.js`) return 'our framing: frames, writer, read loop';
+  if (url.startsWith(`${DIST}protocol/`) || url === `${DIST}transport/frame-stream.js`) return 'our framing: frames, writer, read loop';
   if (url.startsWith(DIST)) return 'our transport: server/client/channels';
   if (url.includes('/node_modules/@nestjs/')) return 'Nest dispatch';
   if (url.includes('/node_modules/rxjs/')) return 'rxjs';

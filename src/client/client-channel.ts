@@ -1,5 +1,5 @@
 import iroh = require('../iroh/binding');
-import { FrameStream } from '../iroh';
+import { FrameStream } from '../transport';
 import {
   EncodedPayload,
   ErrorCode,

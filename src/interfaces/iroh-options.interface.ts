@@ -1,7 +1,12 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 import type { GrpcProtoOptions } from '../grpc/grpc-proto-options';
 import type { IrohEndpointOptions } from '../iroh/endpoint';
-import type { AllowPeersOption } from '../server/peer-authorization';
+
+/**
+ * Which peers may connect: a list of endpoint ids, or a function (sync or async) asked on
+ * every new connection, so a service can consult its own registry.
+ */
+export type AllowPeersOption = readonly string[] | ((endpointId: string) => boolean | Promise<boolean>);
 
 /** Protocol options both sides take. */
 export interface IrohProtocolOptions {

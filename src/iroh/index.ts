@@ -3,6 +3,5 @@ export * from './errors';
 export * from './keys';
 export * from './ticket';
 export * from './bytes';
-export * from './frame-stream';
 export * from './release';
 export * from './time-limit';

@@ -2,6 +2,7 @@ import { Logger, LoggerService } from '@nestjs/common';
 import { CustomTransportStrategy, ReadPacket, Server, Transport } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
 import { Observable, finalize } from 'rxjs';
+import { IROH_TRANSPORT, NO_MESSAGE_HANDLER } from '../constants';
 import { IrohContext } from '../context/iroh.context';
 import iroh = require('../iroh/binding');
 import {
@@ -28,23 +29,18 @@ import {
   encodeEnvelope,
   encodeReplyMessage,
   isFinalReply,
-  isGrpcMethodPath,
   messageSize,
   messageTooLargeMessage,
   replyFrameType,
 } from '../protocol';
 import { hasGrpcServiceOptions } from '../grpc/grpc-proto-options';
+import { isGrpcMethodPath } from '../grpc/grpc-wire';
 import { GrpcServerCalls } from '../grpc/server/grpc-server-calls';
 import { originalPrototypeOf, presentAsNestGrpcServer } from '../grpc/server/nest-grpc-identity';
 import { InflightRequest, ServerChannel, ServerChannelHost, transportErrorValue } from './server-channel';
 import { ServerLimits, resolveServerLimits } from './server-limits';
 import { peerAuthorizer } from './peer-authorization';
 
-/** Identifies the iroh transport, e.g. `@MessagePattern('sum', IROH_TRANSPORT)` for iroh only. */
-export const IROH_TRANSPORT = Symbol.for('nestjs-iroh');
-
-/** Nest's own reply to a request no handler matches (the TCP transport's wording). */
-export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
 /** A request or event as handed to Nest. */
 interface InboundPacket {

@@ -1,8 +1,4 @@
-/**
- * Which peers may connect: a list of endpoint ids, or a function (sync or async) asked on
- * every new connection, so a service can consult its own registry.
- */
-export type AllowPeersOption = readonly string[] | ((endpointId: string) => boolean | Promise<boolean>);
+import type { AllowPeersOption } from '../interfaces/iroh-options.interface';
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 

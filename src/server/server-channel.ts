@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import iroh = require('../iroh/binding');
-import { FrameStream, closeConnection, settledWithin } from '../iroh';
+import { closeConnection, settledWithin } from '../iroh';
+import { FrameStream } from '../transport';
 import {
   ErrorCode,
   Frame,

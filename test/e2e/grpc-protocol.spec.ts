@@ -15,11 +15,11 @@ import {
   FrameDecoder,
   FrameFlag,
   FrameType,
-  GrpcCallHeader,
   decodeGoAway,
   encodeFrame,
   encodeRequestBody,
 } from '../../src/protocol';
+import { GrpcCallHeader } from '../../src/grpc/grpc-wire';
 import { HERO_PROTO, HEROES, HeroesModule, MISSING_ID } from '../fixtures/grpc/heroes.controller';
 import { LOOPBACK } from '../support/harness';
 

@@ -1,6 +1,6 @@
-import { isGrpcStatusValue } from '../../protocol';
+import { isGrpcStatusValue } from '../grpc-wire';
 import { IrohClientError, IrohClientErrorCode } from '../../client/client-errors';
-import { NO_MESSAGE_HANDLER } from '../../server/iroh-server';
+import { NO_MESSAGE_HANDLER } from '../../constants';
 import { metadataFromWire } from '../grpc-metadata';
 import { GrpcStatus, GrpcStatusObject } from '../grpc-status';
 

@@ -5,7 +5,6 @@ import {
   EncodedPayload,
   Frame,
   FrameType,
-  GrpcCallHeader,
   ReplyMessage,
   decodeFrameValue,
   encodeRequestMessage,
@@ -14,6 +13,7 @@ import {
   messageTooLargeMessage,
 } from '../../protocol';
 import { metadataFromWire, metadataToWire } from '../grpc-metadata';
+import { GrpcCallHeader } from '../grpc-wire';
 import { GrpcServiceError, GrpcStatus, GrpcStatusObject, serviceError } from '../grpc-status';
 import { GrpcMessageCodec } from '../message-codec';
 import { statusOfFailure } from './failure-status';

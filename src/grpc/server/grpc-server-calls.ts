@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Server } from '@nestjs/microservices';
-import { GrpcCallHeader, ReplyMessage, RequestBody, readGrpcCallHeader } from '../../protocol';
+import { ReplyMessage, RequestBody } from '../../protocol';
+import { GrpcCallHeader, readGrpcCallHeader } from '../grpc-wire';
 import type { InflightRequest, RequestUpload } from '../../server/server-channel';
 import { metadataFromWire } from '../grpc-metadata';
 import { GrpcProtoOptions, hasProtoDefinition, packageNames } from '../grpc-proto-options';

@@ -1,7 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 import { GrpcMethodStreamingType, Server } from '@nestjs/microservices';
 import { Observable, Subscription, defaultIfEmpty, finalize, lastValueFrom, take, takeLast } from 'rxjs';
-import { ErrorCode, Frame, GrpcStatusValue, ProtocolError, ReplyMessage, decodeFrameValue } from '../../protocol';
+import { ErrorCode, Frame, ProtocolError, ReplyMessage, decodeFrameValue } from '../../protocol';
+import { GrpcStatusValue } from '../grpc-wire';
 import type { InflightRequest, RequestUpload } from '../../server/server-channel';
 import { metadataToWire } from '../grpc-metadata';
 import { GrpcStatus, GrpcStatusObject, statusOfHandlerError } from '../grpc-status';

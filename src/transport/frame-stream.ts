@@ -1,4 +1,5 @@
-import iroh = require('./binding');
+import iroh = require('../iroh/binding');
+import { IrohError, fromBindingBytes, settledWithin, toBindingBytes } from '../iroh';
 import {
   DEFAULT_FRAME_WRITER_OPTIONS,
   Frame,
@@ -9,21 +10,6 @@ import {
   OversizedFrame,
   ProtocolError,
 } from '../protocol';
-
-// Tuning knobs for measurements (not a public API).
-const writerOptions: FrameWriterOptions = {
-  maxBatchBytes: Number(process.env.NESTJS_IROH_MAX_BATCH ?? DEFAULT_FRAME_WRITER_OPTIONS.maxBatchBytes),
-  splitBurstBytes: Number(process.env.NESTJS_IROH_SPLIT_BURST ?? DEFAULT_FRAME_WRITER_OPTIONS.splitBurstBytes),
-  schedule:
-    process.env.NESTJS_IROH_SCHEDULE === 'microtask'
-      ? flush => queueMicrotask(flush)
-      : process.env.NESTJS_IROH_SCHEDULE === 'nexttick'
-        ? flush => process.nextTick(flush)
-        : DEFAULT_FRAME_WRITER_OPTIONS.schedule,
-};
-import { fromBindingBytes, toBindingBytes } from './bytes';
-import { IrohError } from './errors';
-import { settledWithin } from './time-limit';
 
 /**
  * Bytes asked for per read call, adapted to the traffic: the binding allocates the whole
@@ -63,6 +49,7 @@ export class FrameStream {
     private readonly stream: iroh.BiStream,
     maxMessageSize: number,
     private readonly handlers: FrameStreamHandlers,
+    writerOptions: FrameWriterOptions = DEFAULT_FRAME_WRITER_OPTIONS,
   ) {
     const send = stream.send;
     const sink: FrameSink = (parts, total) => send.writeAll(toBindingBytes(parts, total));
