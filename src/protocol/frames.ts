@@ -70,9 +70,15 @@ export enum FrameFlag {
    * pattern/metadata/body layout.
    */
   ENVELOPE = 0x04,
+  /**
+   * REQUEST only: the payload starts with a varint, the milliseconds the caller has left
+   * before its deadline; the request body follows. Sent only to a server whose HELLO
+   * announced {@link Feature.DEADLINE}.
+   */
+  DEADLINE = 0x08,
 }
 
-export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE;
+export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE;
 
 /**
  * Error codes: carried in GOAWAY frames, in per-request transport errors, and as the QUIC

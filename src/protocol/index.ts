@@ -6,3 +6,4 @@ export * from './payload';
 export * from './frame-writer';
 export * from './varint';
 export * from './messages';
+export * from './hello';

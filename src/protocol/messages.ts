@@ -1,5 +1,6 @@
 import { ProtocolError } from './errors';
 import { ErrorCode, Frame, FrameFlag, FrameType } from './frames';
+import { readVarint, varintSize, writeVarint } from './varint';
 import {
   EncodedPayload,
   RequestBody,
@@ -57,13 +58,51 @@ export function decodeFrameValue(frame: Frame, maxMessageSize: number): unknown 
   return decodeValue(decompress(frame.payload, frame.flags, maxMessageSize), frame.flags);
 }
 
-export type DecodedRequest = { envelope: false; body: RequestBody } | { envelope: true; value: unknown };
+/**
+ * A decoded REQUEST or EVENT. `timeoutMs` is the time the caller had left when it sent the
+ * request ({@link FrameFlag.DEADLINE}); undefined when it set no deadline.
+ */
+export type DecodedRequest = ({ envelope: false; body: RequestBody } | { envelope: true; value: unknown }) & {
+  timeoutMs?: number;
+};
+
+/**
+ * Prefixes a REQUEST payload with the caller's remaining time (at least 1 ms), relative so
+ * that the two clocks need not agree, as gRPC's `grpc-timeout`.
+ */
+export function withDeadline(payload: EncodedPayload, timeoutMs: number): EncodedPayload {
+  const ms = Math.max(1, Math.ceil(timeoutMs));
+  const prefix = Buffer.allocUnsafe(varintSize(ms));
+  writeVarint(prefix, 0, ms);
+  return {
+    bytes: Buffer.concat([prefix, payload.bytes], prefix.length + payload.bytes.length),
+    flags: payload.flags | FrameFlag.DEADLINE,
+    uncompressedLength: payload.uncompressedLength,
+  };
+}
 
 /** Decodes a REQUEST or EVENT frame. Throws a ProtocolError for a malformed payload. */
 export function decodeRequestMessage(frame: Frame, maxMessageSize: number): DecodedRequest {
-  if (frame.flags & FrameFlag.ENVELOPE) return { envelope: true, value: decodeFrameValue(frame, maxMessageSize) };
-  const bytes = decompress(frame.payload, frame.flags, maxMessageSize);
-  return { envelope: false, body: decodeRequestBody(bytes, frame.flags) };
+  let timeoutMs: number | undefined;
+  let payload = frame.payload;
+  if (frame.flags & FrameFlag.DEADLINE) {
+    const cursor = { value: 0, offset: 0 };
+    let ok = false;
+    try {
+      ok = readVarint(payload, payload.length, cursor) && cursor.value > 0;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: bad deadline');
+    timeoutMs = cursor.value;
+    payload = payload.subarray(cursor.offset);
+  }
+  const decoded: DecodedRequest =
+    frame.flags & FrameFlag.ENVELOPE
+      ? { envelope: true, value: decodeValue(decompress(payload, frame.flags, maxMessageSize), frame.flags) }
+      : { envelope: false, body: decodeRequestBody(decompress(payload, frame.flags, maxMessageSize), frame.flags) };
+  if (timeoutMs !== undefined) decoded.timeoutMs = timeoutMs;
+  return decoded;
 }
 
 /** Decodes a reply frame (RESPONSE, DATA, END, ERROR) in the compact layout. */
