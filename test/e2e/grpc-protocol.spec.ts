@@ -8,7 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { INestMicroservice } from '@nestjs/common';
 import { loadSync } from '@grpc/proto-loader';
 import { status } from '@grpc/grpc-js';
-import { IrohServer } from '../../src';
+import { IrohGrpcServer } from '../../src/grpc';
 import {
   ErrorCode,
   Frame,
@@ -42,12 +42,12 @@ const streamEnd = (id: number) => encodeFrame(FrameType.END, id);
 
 describe('gRPC calls on the wire', () => {
   let app: INestMicroservice;
-  let server: IrohServer;
+  let server: IrohGrpcServer;
   let raw: iroh.Endpoint;
   const connections: iroh.Connection[] = [];
 
   beforeAll(async () => {
-    server = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+    server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
     app = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
     await app.listen();
     const builder = iroh.Endpoint.builder();
