@@ -2,6 +2,7 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
+import { killProcess } from '../support/processes';
 
 /**
  * Packs the package, installs it into a fresh folder next to the Nest version under test,
@@ -55,7 +56,7 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
       // The client's `stop` event ends the server process.
       await expect(exitCode(server, 10_000)).resolves.toBe(0);
     } finally {
-      server.kill('SIGKILL');
+      await killProcess(server);
     }
   });
 
@@ -115,7 +116,10 @@ function readTicket(child: ChildProcess): Promise<string> {
         resolveTicket(match[1]);
       }
     });
-    child.on('exit', code => reject(new Error(`server exited with ${code}: ${err}`)));
+    child.on('exit', code => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${err}`));
+    });
   });
 }
 
