@@ -88,7 +88,8 @@ export function checkKeyFolders(start: string, path: string): void {
     if (stats.uid !== uid && stats.uid !== ROOT_UID) {
       throw new SecretKeyError(
         `folder ${folder} of key file ${path} is owned by uid ${stats.uid}, who can replace the key: ` +
-          `keep the key in a folder owned by uid ${uid} or root, or take ownership with: chown ${uid} ${folder}`,
+          `keep the key in a folder owned by ${uid === ROOT_UID ? 'root' : `uid ${uid} or root`}, ` +
+          `or take ownership with: chown ${uid} ${folder}`,
       );
     }
     if ((stats.mode & GROUP_OTHER_WRITE) !== 0 && (stats.mode & STICKY) === 0) {

@@ -214,7 +214,7 @@ describe('reading a key file', () => {
     chownSync(theirs, OTHER_UID, OTHER_UID);
     expect(refusal(file)).toBe(
       `folder ${theirs} of key file ${file} is owned by uid ${OTHER_UID}, who can replace the key: ` +
-        `keep the key in a folder owned by uid 0 or root, or take ownership with: chown 0 ${theirs}`,
+        `keep the key in a folder owned by root, or take ownership with: chown 0 ${theirs}`,
     );
   });
 
