@@ -111,8 +111,11 @@ class Child {
     await this.exit;
   }
 
+  /** Waits up to `ms` for the process to end; true if it has. */
   async ended(ms: number): Promise<boolean> {
-    await Promise.race([this.exit, new Promise(r => setTimeout(r, ms))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exit, new Promise(r => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
     return this.exited !== null;
   }
 }
