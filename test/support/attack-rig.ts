@@ -198,6 +198,11 @@ export class AttackRig {
     return outcome;
   }
 
+  /** The attack server's figures now (without resetting them), once its event loop answers. */
+  serverStats(ms = 60_000): Promise<ServerStats> {
+    return this.ask('stats', {}, ms);
+  }
+
   /** Kills and awaits everything this rig started. */
   async dispose(): Promise<void> {
     if (this.sampler) clearInterval(this.sampler);
