@@ -3,7 +3,9 @@
  * 100 requests of 16 KB each, every one inflating to 16 MiB - 1 KiB. None is malformed, but
  * together they are 1.6 GiB of inflated payload from one peer: inflated bytes count against
  * the memory budget and the peer's work budget, so past those the requests are refused
- * (LIMIT_EXCEEDED) instead of inflated, and every request still gets an answer.
+ * (LIMIT_EXCEEDED) instead of inflated, and every request still gets an answer. The
+ * requests go to `size`, whose reply is a number, so that what the server spends is the
+ * inflation and parsing of the requests, not compressing 16 MiB replies.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
 import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';

@@ -1,9 +1,11 @@
 /**
  * Partly received messages on many connections: 20 connections, each from an identity of
  * its own, announce a 16 MiB REQUEST and send 11 MiB of it, then hold. Every one is within
- * `maxMessageSize`; together they are past what the server may hold for partly received
- * messages, so some of them must be refused (the largest or oldest) rather than the good
- * client starved.
+ * `maxMessageSize`; together they announce 320 MiB, past the memory budget (256 MiB), so
+ * some of them must be refused (the largest or oldest) rather than the good client starved.
+ * The 220 MiB actually sent is under the budget: the refusal expected here comes from
+ * counting a frame's announced length against the budget once its header has arrived. A
+ * budget that counts only the bytes received needs a smaller budget in `serverOptions`.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
 import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
