@@ -4,14 +4,18 @@
  * well-behaved client calls it (test/support/attack-rig.ts), and checks three things: the
  * server's memory, the good client's calls, and what the attacker was told.
  *
- * Run them one at a time, so that attacks do not share the machine's cores with each other:
- *   npx jest test/e2e/attacks --runInBand
+ * They are skipped unless RUN_ATTACKS is set (jest's testMatch takes every *.spec.ts). Run
+ * them one at a time, so that attacks do not share the machine's cores with each other:
+ *   RUN_ATTACKS=1 npx jest test/e2e/attacks --runInBand
  * ATTACK_RESULTS=<folder> writes each attack's measured figures there as JSON.
  */
 
 import { AttackOutcome, mib } from '../../support/attack-rig';
 
 const MiB = 1024 * 1024;
+
+/** `describe` when RUN_ATTACKS is set, else `describe.skip`: each attack takes tens of seconds and both cores. */
+export const describeAttack = process.env.RUN_ATTACKS ? describe : describe.skip;
 
 /**
  * The server's global budget for partly received messages and inflated payloads, over all

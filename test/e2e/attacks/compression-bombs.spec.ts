@@ -6,7 +6,7 @@
  * 10 s (a connection past the budget shows within the first two streams).
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 /** Bad messages one connection may send before it is closed. */
 const BAD_MESSAGE_BUDGET = 32;
@@ -14,7 +14,7 @@ const BAD_MESSAGE_BUDGET = 32;
 const BOMBS_INFLATED_BOUND = 2 * BAD_MESSAGE_BUDGET;
 const ATTACK = { streams: 16, perStream: BAD_MESSAGE_BUDGET, durationMs: 10_000 };
 
-describe('attack: compression bombs spread over fresh streams', () => {
+describeAttack('attack: compression bombs spread over fresh streams', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 

@@ -6,14 +6,14 @@
  * bound, and QUIC flow control then holds the sender back), or its connection is closed.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 /** Event handlers that may run at once for one connection (as `maxConcurrentRequests` bounds requests). */
 const EVENT_HANDLERS_BOUND = 1024;
 
 const ATTACK = { count: 200_000, overMs: 1000, observeMs: 8000 };
 
-describe('attack: a flood of events to a slow handler', () => {
+describeAttack('attack: a flood of events to a slow handler', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 

@@ -8,11 +8,11 @@
  * inflation and parsing of the requests, not compressing 16 MiB replies.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 const ATTACK = { count: 100, pattern: 'size', observeMs: 30_000 };
 
-describe('attack: valid requests that inflate to just under the limit', () => {
+describeAttack('attack: valid requests that inflate to just under the limit', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 

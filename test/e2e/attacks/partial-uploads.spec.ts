@@ -8,12 +8,12 @@
  * budget that counts only the bytes received needs a smaller budget in `serverOptions`.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 const MiB = 1024 * 1024;
 const ATTACK = { connections: 20, announcedBytes: 16 * MiB, sentBytes: 11 * MiB, holdMs: 5000 };
 
-describe('attack: many connections each holding a large, partly sent request', () => {
+describeAttack('attack: many connections each holding a large, partly sent request', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 
