@@ -2,8 +2,8 @@
 // nestjs-iroh/1, loopback, no relays) speaking frames built with src/protocol's encoders.
 //
 // Usage: node -r ts-register.js attacker.ts <mode>, env TICKET (the server's ticket) and
-// ATTACK (JSON parameters of the mode; every one has the default of the attack as first
-// reported). Prints one JSON line {"report":{...}} with what it saw, then exits.
+// ATTACK (JSON parameters of the mode; each has a default, the attack at full size and
+// length). Prints one JSON line {"report":{...}} with what it saw, then exits.
 // Modes (times in the report are ms since the attacker started):
 //   events          a flood of EVENT frames to the `slow` handler (100 ms each)
 //   partial-uploads many connections each announce a large REQUEST and send part of it
