@@ -79,8 +79,6 @@ export class MethodDescription {
   readonly grpc: boolean;
   /** The span name: `rpc.method`, or the system's name for an unknown method. */
   readonly spanName: string;
-  /** `rpc.system.name` alone, for the active-requests counter. */
-  readonly systemAttributes: Attributes;
   /** Without a peer (a server's calls, a client's before it knows its peer). */
   readonly target: CallTarget;
   private readonly peers: BoundedCache<CallTarget>;
@@ -94,7 +92,6 @@ export class MethodDescription {
     this.grpc = type === 'grpc';
     const system = this.grpc ? SYSTEM_GRPC : SYSTEM_NESTJS_IROH;
     this.spanName = method === UNKNOWN_METHOD ? system : method;
-    this.systemAttributes = SYSTEM_ATTRIBUTES[system];
     const kind = client ? api.SpanKind.CLIENT : api.SpanKind.SERVER;
     const spanAttributes = { [ATTR_RPC_SYSTEM_NAME]: system, [ATTR_RPC_METHOD]: method, [ATTR_IROH_CALL_TYPE]: type };
     const metricAttributes = { [ATTR_RPC_SYSTEM_NAME]: system, [ATTR_RPC_METHOD]: method };
@@ -114,11 +111,6 @@ export class MethodDescription {
     return peer === undefined ? this.target : this.peers.get(peer);
   }
 }
-
-const SYSTEM_ATTRIBUTES: Record<string, Attributes> = {
-  [SYSTEM_NESTJS_IROH]: Object.freeze({ [ATTR_RPC_SYSTEM_NAME]: SYSTEM_NESTJS_IROH }),
-  [SYSTEM_GRPC]: Object.freeze({ [ATTR_RPC_SYSTEM_NAME]: SYSTEM_GRPC }),
-};
 
 function describeTarget(kind: number, spanAttributes: Attributes, metricAttributes: Attributes, grpc: boolean): CallTarget {
   return {

@@ -1,6 +1,6 @@
-import type { Attributes, Counter, Histogram, Meter, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
+import type { Attributes, Histogram, Meter, Span, Tracer } from '@opentelemetry/api';
 import { INSTRUMENTATION_SCOPE, OpenTelemetryApi, instrumentationVersion } from './opentelemetry-api';
-import { ATTR_NETWORK_IO_DIRECTION, DURATION_BUCKETS } from './semantic-conventions';
+import { ATTR_NETWORK_IO_DIRECTION, ATTR_RPC_SYSTEM_NAME, DURATION_BUCKETS, SYSTEM_GRPC, SYSTEM_NESTJS_IROH } from './semantic-conventions';
 
 /** The tracer and meter of a server or client, taken when it listens or connects. */
 export interface Instrumentation {
@@ -37,13 +37,26 @@ export function durationHistogram(meter: Meter, name: string, description: strin
   } as Parameters<Meter['createHistogram']>[1]);
 }
 
-export function upDownCounter(meter: Meter, name: string, unit: string, description: string): UpDownCounter {
-  return meter.createUpDownCounter(name, { unit, description });
+/**
+ * Whether a TracerProvider is registered now. The global provider is the API's proxy; with no
+ * SDK behind it, it delegates to the no-op provider, which a fresh proxy also returns (the
+ * same object when the application and nestjs-iroh share one copy of the API; with two
+ * copies this answers true and calls take the full path, which is correct, only slower).
+ * It lets a call skip the tracer when there is nothing to trace.
+ */
+export function tracingProbe(api: OpenTelemetryApi): () => boolean {
+  const noop = new api.ProxyTracerProvider().getDelegate();
+  return () => {
+    const provider = api.trace.getTracerProvider() as { getDelegate?: () => unknown };
+    return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== noop;
+  };
 }
 
-export function counter(meter: Meter, name: string, unit: string, description: string): Counter {
-  return meter.createCounter(name, { unit, description });
-}
+/** `rpc.system.name` alone, by system: the attributes of the requests-in-flight counter. */
+export const SYSTEM_ONLY: Record<string, Attributes> = {
+  [SYSTEM_NESTJS_IROH]: Object.freeze({ [ATTR_RPC_SYSTEM_NAME]: SYSTEM_NESTJS_IROH }),
+  [SYSTEM_GRPC]: Object.freeze({ [ATTR_RPC_SYSTEM_NAME]: SYSTEM_GRPC }),
+};
 
 export const TRANSMIT: Attributes = Object.freeze({ [ATTR_NETWORK_IO_DIRECTION]: 'transmit' });
 export const RECEIVE: Attributes = Object.freeze({ [ATTR_NETWORK_IO_DIRECTION]: 'receive' });

@@ -1,4 +1,4 @@
-import type { Histogram, Span, UpDownCounter } from '@opentelemetry/api';
+import type { Histogram, Span } from '@opentelemetry/api';
 import { CallTarget, MethodDescription, recordOutcome } from './call-attributes';
 import { FailureReporter, endSpan } from './instruments';
 import type { OpenTelemetryApi } from './opentelemetry-api';
@@ -17,8 +17,9 @@ export interface CallRecorder {
   readonly side: 'client' | 'server';
   readonly metricsLive: boolean;
   readonly duration: Histogram;
-  readonly activeRequests: UpDownCounter;
   readonly failures: FailureReporter;
+  requestStarted(grpc: boolean): void;
+  requestEnded(grpc: boolean): void;
 }
 
 /**
@@ -36,7 +37,7 @@ export abstract class RecordedCall {
     protected readonly span: Span,
     private readonly startedAt: number,
   ) {
-    if (recorder.metricsLive && method.type !== 'event') recorder.activeRequests.add(1, method.systemAttributes);
+    if (recorder.metricsLive && method.type !== 'event') recorder.requestStarted(method.grpc);
   }
 
   onValue(): void {
@@ -61,7 +62,7 @@ export abstract class RecordedCall {
     try {
       if (recorder.metricsLive) {
         recorder.duration.record((performance.now() - this.startedAt) / 1000, this.target.metrics.of(outcome));
-        if (method.type !== 'event') recorder.activeRequests.add(-1, method.systemAttributes);
+        if (method.type !== 'event') recorder.requestEnded(method.grpc);
       }
       if (span.isRecording()) {
         if (method.type !== 'event') span.setAttribute(ATTR_IROH_REPLY_VALUE_COUNT, this.values);

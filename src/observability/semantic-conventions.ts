@@ -34,16 +34,36 @@ export const ATTR_IROH_REPLY_VALUE_COUNT = 'iroh.reply.value_count';
 
 export const METRIC_CLIENT_CALL_DURATION = 'rpc.client.call.duration';
 export const METRIC_SERVER_CALL_DURATION = 'rpc.server.call.duration';
-export const METRIC_CLIENT_ACTIVE_REQUESTS = 'iroh.client.active_requests';
-export const METRIC_SERVER_ACTIVE_REQUESTS = 'iroh.server.active_requests';
-export const METRIC_CLIENT_CONNECTIONS = 'iroh.client.connection.count';
-export const METRIC_SERVER_CONNECTIONS = 'iroh.server.connection.count';
-export const METRIC_CLIENT_CONNECTION_LOSSES = 'iroh.client.connection.losses';
-export const METRIC_SERVER_CONNECTION_LOSSES = 'iroh.server.connection.losses';
 export const METRIC_CLIENT_RECONNECTS = 'iroh.client.reconnects';
-export const METRIC_CLIENT_NETWORK_IO = 'iroh.client.network.io';
-export const METRIC_SERVER_NETWORK_IO = 'iroh.server.network.io';
 export const METRIC_CLIENT_CONNECTION_RTT = 'iroh.client.connection.rtt';
+
+/** The metrics both sides have, by side. */
+export const SIDE_METRICS = {
+  client: {
+    duration: METRIC_CLIENT_CALL_DURATION,
+    durationDescription: 'Duration of calls made, from subscription to the last reply',
+    activeRequests: 'iroh.client.active_requests',
+    activeRequestsDescription: 'Requests waiting for their reply',
+    connections: 'iroh.client.connection.count',
+    connectionsDescription: 'Open connections to servers',
+    losses: 'iroh.client.connection.losses',
+    lossesDescription: 'Connections to servers lost (not closed by the client)',
+    io: 'iroh.client.network.io',
+    ioDescription: 'Frame bytes exchanged with servers',
+  },
+  server: {
+    duration: METRIC_SERVER_CALL_DURATION,
+    durationDescription: 'Duration of calls served, from the request to the last reply',
+    activeRequests: 'iroh.server.active_requests',
+    activeRequestsDescription: 'Requests being handled',
+    connections: 'iroh.server.connection.count',
+    connectionsDescription: 'Open connections from clients',
+    losses: 'iroh.server.connection.losses',
+    lossesDescription: 'Connections from clients lost (not closed in order)',
+    io: 'iroh.server.network.io',
+    ioDescription: 'Frame bytes exchanged with clients',
+  },
+};
 
 /**
  * Bucket boundaries of the duration histograms, in seconds: the conventions' boundaries

@@ -1,27 +1,11 @@
-import type { Context, Counter, Histogram, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
-import { MethodDescription, MethodTable } from './call-attributes';
-import {
-  FailureReporter,
-  RECEIVE,
-  TRANSMIT,
-  counter,
-  durationHistogram,
-  metricsAreLive,
-  takeInstrumentation,
-  upDownCounter,
-} from './instruments';
+import type { Context, Span } from '@opentelemetry/api';
+import { MethodDescription } from './call-attributes';
+import { FailureReporter } from './instruments';
 import { OpenTelemetryApi, openTelemetryApi } from './opentelemetry-api';
-import { CallRecorder, RecordedCall, callStart } from './recorded-call';
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_RPC_METHOD_ORIGINAL,
-  METRIC_SERVER_ACTIVE_REQUESTS,
-  METRIC_SERVER_CALL_DURATION,
-  METRIC_SERVER_CONNECTIONS,
-  METRIC_SERVER_CONNECTION_LOSSES,
-  METRIC_SERVER_NETWORK_IO,
-} from './semantic-conventions';
+import { RecordedCall, callStart } from './recorded-call';
+import { ATTR_CLIENT_ADDRESS, ATTR_RPC_METHOD_ORIGINAL } from './semantic-conventions';
 import { CallType, NOOP_SERVER_CALL, NOOP_SERVER_TELEMETRY, ServerCallTelemetry, ServerTelemetry } from './telemetry';
+import { TelemetryCore } from './telemetry-core';
 import { carrierGetter, traceContextOf } from './trace-context';
 
 /**
@@ -40,43 +24,24 @@ export function createServerTelemetry(): ServerTelemetry {
   }
 }
 
-class LiveServerTelemetry implements ServerTelemetry, CallRecorder {
-  readonly enabled = true;
-  readonly side = 'server';
-  readonly tracer: Tracer;
-  readonly metricsLive: boolean;
-  readonly duration: Histogram;
-  readonly activeRequests: UpDownCounter;
-  private readonly connections: UpDownCounter;
-  private readonly losses: Counter;
-  private readonly io: Counter;
-  private readonly methods: MethodTable;
-  readonly failures: FailureReporter;
-
-  constructor(readonly api: OpenTelemetryApi) {
-    const { tracer, meter } = takeInstrumentation(api);
-    this.tracer = tracer;
-    this.methods = new MethodTable(api, false);
-    this.failures = new FailureReporter(api);
-    this.duration = durationHistogram(meter, METRIC_SERVER_CALL_DURATION, 'Duration of calls served, from the request to the last reply');
-    this.metricsLive = metricsAreLive(api, this.duration);
-    this.activeRequests = upDownCounter(meter, METRIC_SERVER_ACTIVE_REQUESTS, '{request}', 'Requests being handled');
-    this.connections = upDownCounter(meter, METRIC_SERVER_CONNECTIONS, '{connection}', 'Open connections from clients');
-    this.losses = counter(meter, METRIC_SERVER_CONNECTION_LOSSES, '{connection}', 'Connections from clients lost (not closed in order)');
-    this.io = counter(meter, METRIC_SERVER_NETWORK_IO, 'By', 'Frame bytes exchanged with clients');
+class LiveServerTelemetry extends TelemetryCore implements ServerTelemetry {
+  constructor(api: OpenTelemetryApi) {
+    super(api, 'server');
   }
 
   startHandling(type: CallType, pattern: string, remoteEndpointId: string, metadata: unknown, known = true): ServerCallTelemetry {
     try {
       const api = this.api;
+      const carrier = traceContextOf(metadata);
+      // No provider and no trace context to pass on to the handler's own calls.
+      if (carrier === undefined && !this.metricsLive && !this.tracingLive()) return NOOP_SERVER_CALL;
       const method = known ? this.methods.get(type, pattern) : this.methods.unknownMethod(type);
       // A root unless the caller sent its trace context: the context active here is the
       // server's own (its read loop's), unrelated to the call.
-      const carrier = traceContextOf(metadata);
       const parent = carrier ? api.propagation.extract(api.ROOT_CONTEXT, carrier, carrierGetter) : api.ROOT_CONTEXT;
       const span = this.tracer.startSpan(method.spanName, method.target.spanOptions, parent);
       const recording = span.isRecording();
-      // Nothing to record and no trace context for the handler's own calls to pass on.
+      // A span that is neither recorded nor passed on (no valid trace context came).
       if (!recording && !this.metricsLive && !api.isSpanContextValid(span.spanContext())) return NOOP_SERVER_CALL;
       if (recording) {
         span.setAttribute(ATTR_CLIENT_ADDRESS, remoteEndpointId);
@@ -87,28 +52,6 @@ class LiveServerTelemetry implements ServerTelemetry, CallRecorder {
       this.failures.report(err);
       return NOOP_SERVER_CALL;
     }
-  }
-
-  connectionOpened(): void {
-    if (this.metricsLive) this.connections.add(1);
-  }
-
-  connectionClosed(lost = false): void {
-    if (!this.metricsLive) return;
-    this.connections.add(-1);
-    if (lost) this.losses.add(1);
-  }
-
-  bytesSent(bytes: number): void {
-    if (this.metricsLive && bytes > 0) this.io.add(bytes, TRANSMIT);
-  }
-
-  bytesReceived(bytes: number): void {
-    if (this.metricsLive && bytes > 0) this.io.add(bytes, RECEIVE);
-  }
-
-  dispose(): void {
-    // Nothing registered with the SDK: instruments without callbacks need no release.
   }
 }
 
