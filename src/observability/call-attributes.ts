@@ -17,7 +17,7 @@ import {
 import type { CallType } from './telemetry';
 
 // The span names, span options and metric attributes of a method are built once and reused
-// by every call: a call allocates no attribute object unless it fails in a new way.
+// by every call: a call that succeeds allocates no attribute object.
 
 /** Methods remembered per call type; patterns past it are described afresh on each call. */
 const MAX_METHODS = 1024;

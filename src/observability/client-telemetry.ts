@@ -65,7 +65,8 @@ class LiveClientCall extends RecordedCall implements ClientCallTelemetry {
     if (!canCarryTraceContext(metadata)) return metadata;
     const api = this.owner.api;
     try {
-      if (!api.isSpanContextValid(this.span.spanContext())) return metadata;
+      // A recording span always has a valid context; another may be a no-op's.
+      if (!this.span.isRecording() && !api.isSpanContextValid(this.span.spanContext())) return metadata;
       const carrier: TraceCarrier = {};
       api.propagation.inject(api.trace.setSpan(this.parent, this.span), carrier, carrierSetter);
       return isEmpty(carrier) ? metadata : withTraceContext(metadata, carrier);

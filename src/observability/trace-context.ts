@@ -46,10 +46,17 @@ export function traceContextOf(metadata: unknown): TraceCarrier | undefined {
  */
 export function withoutTraceContext(metadata: unknown): unknown {
   if (!hasTraceContext(metadata)) return metadata;
-  // A copy by spreading keeps every member an own data property, `__proto__` included.
-  const rest: Record<string, unknown> = { ...(metadata as Record<string, unknown>) };
-  delete rest[TRACE_CONTEXT_KEY];
-  return Object.keys(rest).length > 0 ? rest : undefined;
+  const source = metadata as Record<string, unknown>;
+  let rest: Record<string, unknown> | undefined;
+  for (const key of Object.keys(source)) {
+    if (key === TRACE_CONTEXT_KEY) continue;
+    rest ??= {};
+    // As an own data property, whatever the name (an assignment to `__proto__` would set the
+    // prototype instead).
+    if (key === '__proto__') Object.defineProperty(rest, key, { value: source[key], enumerable: true, writable: true, configurable: true });
+    else rest[key] = source[key];
+  }
+  return rest;
 }
 
 function hasTraceContext(metadata: unknown): boolean {
