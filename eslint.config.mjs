@@ -139,6 +139,8 @@ export default defineConfig(
     'bench/results/',
     'test/fuzz/.build/',
     'test/fuzz/findings/',
+    // Type-checked by test/e2e/package.spec.ts against the packed package, not against src.
+    'test/fixtures/consumer/',
   ]),
 
   // Every file: ESLint's recommendations and the import plug-in's resolver.

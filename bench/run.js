@@ -221,8 +221,11 @@ async function measureMemory(server, client) {
   c0 = await mem(client);
   await client.call({ cmd: 'holdStart', count: k });
   const deadline = Date.now() + 30_000;
-  let held = 0;
-  while ((held = (await server.call({ cmd: 'held' })).held) < k && Date.now() < deadline) await sleep(20);
+  let held = (await server.call({ cmd: 'held' })).held;
+  while (held < k && Date.now() < deadline) {
+    await sleep(20);
+    held = (await server.call({ cmd: 'held' })).held;
+  }
   s1 = await mem(server);
   c1 = await mem(client);
   out.heldRequests = held;

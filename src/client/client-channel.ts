@@ -149,7 +149,8 @@ export class ClientChannel {
    * unsubscribe, which cancels the request on the server if it is still running.
    */
   request(payload: EncodedPayload, callback: ReplyCallback, timeoutMs: number, decode: ReplyDecoder | null = null): () => void {
-    return this.start(payload, callback, timeoutMs, decode, false).cancel;
+    const handle = this.start(payload, callback, timeoutMs, decode, false);
+    return () => handle.cancel();
   }
 
   /**
@@ -292,7 +293,7 @@ export class ClientChannel {
       }
       case FrameType.GOAWAY: {
         const { code, reason } = decodeGoAway(frame.payload);
-        const kind = code === ErrorCode.GOING_AWAY || code === ErrorCode.NO_ERROR
+        const kind = code === (ErrorCode.GOING_AWAY as number) || code === (ErrorCode.NO_ERROR as number)
           ? IrohClientErrorCode.CONNECTION_LOST
           : IrohClientErrorCode.PROTOCOL_ERROR;
         this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));

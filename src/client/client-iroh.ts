@@ -211,7 +211,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     event: EventKey,
     callback: EventCallback,
   ): void {
-    this.emitter.on(event as string, callback as (...args: any[]) => void);
+    this.emitter.on(event, callback as (...args: any[]) => void);
   }
 
   /**

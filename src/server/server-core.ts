@@ -127,7 +127,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   }
 
   on(event: keyof IrohEvents, callback: (...args: any[]) => void): void {
-    this.emitter.on(event as string, callback);
+    this.emitter.on(event, callback);
   }
 
   /** Binds the endpoint and starts accepting; throws when it cannot. */

@@ -3,7 +3,7 @@ import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Transport } from '@nestjs/microservices';
 import { Metadata, status } from '@grpc/grpc-js';
-import { EMPTY, Observable, Subject, concat, firstValueFrom, from, lastValueFrom, of, take, throwError, timeout, toArray } from 'rxjs';
+import { EMPTY, Observable, Subject, firstValueFrom, from, lastValueFrom, take, timeout, toArray } from 'rxjs';
 import { IrohGrpcServer } from '../../src/grpc';
 import { HeroCaller, HeroCallerModule, HeroTransport } from '../fixtures/grpc/hero-caller';
 import { HERO_PROTO, HEROES, HeroesModule, INVALID_ID, MISSING_ID, PLAIN_MESSAGE_ID, observed } from '../fixtures/grpc/heroes.controller';

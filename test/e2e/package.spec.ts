@@ -97,7 +97,7 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     try {
       execFileSync(process.execPath, [tsc, '-p', join(dir, project)], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
     } catch (err) {
-      throw new Error(`tsc -p ${project} failed:\n${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
+      throw new Error(`tsc -p ${project} failed:\n${(err as { stdout?: Buffer }).stdout?.toString() ?? String(err)}`, { cause: err });
     }
   }
 });

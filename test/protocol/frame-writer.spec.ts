@@ -136,9 +136,10 @@ describe('FrameWriter', () => {
 
   it('wraps non-Error sink failures and survives a sink that throws synchronously', async () => {
     const errors: Error[] = [];
-    const writer = new FrameWriter((() => {
+    const throwing: FrameSink = () => {
       throw 'plain string';
-    }) as unknown as FrameSink, e => errors.push(e));
+    };
+    const writer = new FrameWriter(throwing, e => errors.push(e));
     writer.write(FrameType.DATA, 1, null);
     await expect(writer.flushed()).rejects.toThrow('plain string');
     expect(errors[0]).toBeInstanceOf(Error);

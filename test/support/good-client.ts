@@ -23,7 +23,7 @@ export interface GoodClientSummary {
 function kindOf(err: unknown): string {
   if (err instanceof IrohClientError) return err.code;
   if (err instanceof Error) return err.name;
-  if (err && typeof err === 'object' && 'code' in err) return String((err as { code: unknown }).code);
+  if (err && typeof err === 'object' && 'code' in err) return String(err.code);
   return typeof err;
 }
 

@@ -29,6 +29,7 @@ export function ordersTicket(config: GatewayConfig): string {
     throw new Error(
       `cannot read the orders service's ticket from ${config.iroh.ticketFile} (${(err as NodeJS.ErrnoException).code}): ` +
         'start the service first, or set ORDERS_TICKET',
+      { cause: err },
     );
   }
 }
