@@ -222,6 +222,8 @@ module.exports = {
   WORKLOADS,
   TRANSPORTS,
   makePayloads,
+  jsonDocument,
+  randomAscii,
   Samples,
   percentile,
   cpuDelta,
