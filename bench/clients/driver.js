@@ -164,6 +164,8 @@ process.on('message', async msg => {
       }
       case 'connect': {
         const samples = new Samples();
+        // The heap a forced collection (ClientIroh's port release) has to go through.
+        const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
         const cpu0 = process.cpuUsage();
         loopDelay.start();
         let errors = 0;
@@ -179,7 +181,7 @@ process.on('message', async msg => {
         const clientCpuUs = cpuDelta(cpu0, process.cpuUsage());
         const delay = loopDelay.stop();
         await adapter.afterConnect?.();
-        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, errors, lastError, loopDelay: delay } });
+        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, errors, lastError, loopDelay: delay, heapUsedMiB } });
       }
       case 'mem':
         return reply(msg, { mem: memorySnapshot() });
