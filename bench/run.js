@@ -14,7 +14,7 @@
  * `openssl` in a temporary folder (bench/tls.js); without openssl it is skipped, with the reason.
  *
  * Options: --quick, --transports=iroh,tcp,…, --workloads=echo64@1,…, --out=path.json,
- * --no-memory, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
+ * --no-memory, --no-loop-delay, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
  * long at most for other processes to stop using the CPU). The "other load" column says how many
  * cores other processes used during each measurement window: numbers taken beside a busy machine
  * are not comparable.
@@ -44,6 +44,8 @@ const CONFIG = {
   idleConnections: QUICK ? 10 : 50,
   heldRequests: QUICK ? 200 : 1000,
   memory: !flag('no-memory'),
+  /** Event-loop delay monitors in client and server during each window (a 1 ms timer in each). */
+  loopDelay: !flag('no-loop-delay'),
   /** Before each workload, wait up to this long for other processes to go quiet (0: don't). */
   waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
 };
@@ -168,26 +170,26 @@ async function waitQuiet(maxMs, threshold = 0.2) {
 
 async function measureWorkload(workload, server, client, payloads) {
   if (workload.kind === 'connect') {
-    await server.call({ cmd: 'loopStart' });
+    if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
     const s0 = (await server.call({ cmd: 'cpu' })).cpu;
-    const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount }, 120_000);
+    const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount, loopDelay: CONFIG.loopDelay }, 120_000);
     const s1 = (await server.call({ cmd: 'cpu' })).cpu;
-    const serverLoop = (await server.call({ cmd: 'loopStop' })).loopDelay;
+    const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
     return { ...result, serverCpuUs: cpuTotal(s1) - cpuTotal(s0), loopDelay: { client: result.loopDelay, server: serverLoop } };
   }
-  await client.call({ cmd: 'load', workload });
+  await client.call({ cmd: 'load', workload, loopDelay: CONFIG.loopDelay });
   await sleep(CONFIG.warmupMs);
   // start/stop answer at the next completed request: allow for slow ones.
   const slack = 60_000;
   await client.call({ cmd: 'start' }, slack);
-  await server.call({ cmd: 'loopStart' });
+  if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
   const s0 = (await server.call({ cmd: 'cpu' })).cpu;
   const m0 = procStat();
   await sleep(CONFIG.durationMs);
   const { result } = await client.call({ cmd: 'stop' }, slack);
   const s1 = (await server.call({ cmd: 'cpu' })).cpu;
   const m1 = procStat();
-  const serverLoop = (await server.call({ cmd: 'loopStop' })).loopDelay;
+  const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
   await client.call({ cmd: 'drain' }, slack);
   const serverCpuUs = cpuTotal(s1) - cpuTotal(s0);
   // Cores busy in the window minus what the client and server used: other processes' share.

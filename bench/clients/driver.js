@@ -25,8 +25,9 @@ const payloads = makePayloads();
 let adapter = null;
 let run = null;
 let held = [];
-/** Event-loop delay over each measurement window (see ../loop-delay.js). */
+/** Event-loop delay over each measurement window (see ../loop-delay.js); off with --no-loop-delay. */
 const loopDelay = new LoopDelay();
+let monitorLoop = true;
 
 function load(workload) {
   const op = workload.kind === 'stream' ? () => adapter.stream(workload.items) : () => adapter.echo(workload.payload);
@@ -57,7 +58,7 @@ function load(workload) {
         state.hr0 = Number(process.hrtime.bigint() / 1000n);
         state.calls0 = counter?.snapshot() ?? null;
         state.wire0 = adapter.wire();
-        loopDelay.start();
+        if (monitorLoop) loopDelay.start();
         state.phase = 'measuring';
         state.onStart();
         return;
@@ -146,6 +147,7 @@ process.on('message', async msg => {
         return reply(msg, { ok: true });
       }
       case 'load':
+        monitorLoop = msg.loopDelay !== false;
         run = load(msg.workload);
         return reply(msg, { ok: true });
       case 'start':
@@ -167,7 +169,8 @@ process.on('message', async msg => {
         // The heap a forced collection (ClientIroh's port release) has to go through.
         const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
         const cpu0 = process.cpuUsage();
-        loopDelay.start();
+        monitorLoop = msg.loopDelay !== false;
+        if (monitorLoop) loopDelay.start();
         let errors = 0;
         let lastError = null;
         for (let i = 0; i < msg.count; i++) {
