@@ -23,7 +23,8 @@
  * Scenarios: `kept` (every client stays open until the scenario ends, as in `npm run bench`),
  * `closed` (the previous client is closed, awaited, just before the next one starts: as an
  * application that reconnects does; ClientIroh.close() leaves a forced-GC port release running in
- * the background), `settled` (closed, then 2.5 s idle so that release has finished). With
+ * the background), `nogc` (nestjs-iroh only: closed, with that release replaced by a no-op),
+ * `settled` (closed, then 2.5 s idle so that release has finished). With
  * --heap-mb, each scenario runs again with that many MB of live objects in the heap, as a process
  * that has been running for a while has (forced collections then take longer).
  */
@@ -45,7 +46,7 @@ const option = name => {
 };
 const COUNT = Number(option('count') ?? 10);
 const HEAPS = (option('heap-mb') ?? '0,150').split(',').map(Number);
-const SCENARIOS = (option('scenarios') ?? 'iroh-kept,iroh-closed,iroh-settled,raw-kept,raw-closed,raw-settled').split(',');
+const SCENARIOS = (option('scenarios') ?? 'iroh-kept,iroh-closed,iroh-nogc,iroh-settled,raw-kept,raw-closed,raw-settled').split(',');
 const OUT = option('out');
 const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };
 
@@ -163,8 +164,26 @@ function phases(m, t0, t1) {
   };
 }
 
+/**
+ * `iroh-nogc`: as `closed`, with ClientIroh's port release replaced by a no-op (the closed
+ * endpoints then go at the next ordinary collection): what set-up costs without the forced GC.
+ * ClientIroh reaches the release through dist/iroh/index.js, whose getter reads release.js's
+ * export at each call.
+ */
+const releaseModule = require('../dist/iroh/release');
+const realRelease = releaseModule.releaseNativeHandles;
+
 async function scenario(name, ticket) {
   const [kind, mode] = name.split('-');
+  releaseModule.releaseNativeHandles = mode === 'nogc' ? async () => true : realRelease;
+  try {
+    return await runScenario(kind, mode, ticket);
+  } finally {
+    releaseModule.releaseNativeHandles = realRelease;
+  }
+}
+
+async function runScenario(kind, mode, ticket) {
   const open = kind === 'iroh' ? irohClient : rawClient;
   const kept = [];
   const trials = [];
