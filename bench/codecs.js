@@ -116,9 +116,9 @@ function sameOutput(a, b, list) {
  * not the median: on a shared machine the slower batches measure the other processes.
  */
 function time(fn, input) {
-  let out = fn(input);
+  fn(input); // warm-up
   const t = performance.now();
-  out = fn(input);
+  let out = fn(input);
   const once = Math.max(0.001, performance.now() - t);
   const n = Math.max(1, Math.min(20_000, Math.round(20 / once)));
   const batches = [];

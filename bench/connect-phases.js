@@ -265,9 +265,10 @@ async function main() {
   for (const [kind, s] of Object.entries(servers)) await (await (kind === 'iroh' ? irohClient : rawClient)(s.ticket)).close();
   await sleep(2500);
   const results = [];
-  let ballast = null;
+  // Live objects of the size under test, kept referenced while its scenarios run.
+  const ballasts = [];
   for (const heapMb of HEAPS) {
-    ballast = heapMb > 0 ? inflateHeap(heapMb) : null;
+    ballasts[0] = heapMb > 0 ? inflateHeap(heapMb) : null;
     const heapUsedMb = process.memoryUsage().heapUsed / 1e6;
     for (const name of SCENARIOS) {
       const trials = await scenario(name, servers[name.split('-')[0]].ticket);
@@ -276,9 +277,8 @@ async function main() {
       printRow(name, heapUsedMb, summary);
       await sleep(2500); // the last scenario's background port releases end
     }
-    ballast = null;
+    ballasts.length = 0;
   }
-  void ballast;
   if (OUT) {
     mkdirSync(require('path').dirname(OUT), { recursive: true });
     writeFileSync(OUT, JSON.stringify({ meta: { date: new Date().toISOString(), node: process.version, count: COUNT }, results }, null, 2) + '\n');
