@@ -34,7 +34,7 @@ export function durationHistogram(meter: Meter, name: string, description: strin
     unit: 's',
     // Read by API 1.7 and later; older ones ignore it.
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  } as Parameters<Meter['createHistogram']>[1]);
+  });
 }
 
 /**

@@ -14,6 +14,8 @@ let loaded: OpenTelemetryApi | null | undefined;
 export function openTelemetryApi(): OpenTelemetryApi | null {
   if (loaded === undefined) {
     try {
+      // An optional peer, loaded on first use only: an import would load it with nestjs-iroh.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = require('@opentelemetry/api') as OpenTelemetryApi;
     } catch {
       loaded = null;
@@ -32,6 +34,7 @@ export function instrumentationVersion(): string | undefined {
   if (scopeVersion === null) {
     try {
       // dist/observability/ and src/observability/ are both two levels below the package root.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- JSON, read once
       const manifest = require('../../package.json') as { version?: unknown };
       scopeVersion = typeof manifest.version === 'string' ? manifest.version : undefined;
     } catch {
