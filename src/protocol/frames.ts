@@ -58,7 +58,11 @@ export function frameTypeName(type: number): string {
   return FRAME_TYPE_NAMES[type] ?? `UNKNOWN(${type})`;
 }
 
-/** Bits of the flags byte. Unknown bits are a protocol error. */
+/**
+ * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
+ * sent only to a peer whose HELLO announced the matching feature; 0x10 (brotli-compressed
+ * payload), 0x20 (reply metadata) and 0x40 (pattern by index) are reserved for such features.
+ */
 export enum FrameFlag {
   NONE = 0,
   /** The payload is compressed with raw DEFLATE. */

@@ -7,3 +7,4 @@ export * from './frame-writer';
 export * from './varint';
 export * from './messages';
 export * from './hello';
+export * from './receive-budget';
