@@ -45,8 +45,9 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   /** Longest pattern accepted, in bytes (default 1024). */
   maxPatternLength?: number;
   /**
-   * Milliseconds a frame may stay partly received with no further bytes before the
-   * connection is closed as a protocol error (default 30 000).
+   * Milliseconds a frame may take to arrive, counted from its first byte, before the
+   * connection is closed as a protocol error (default 30 000): a peer trickling a frame byte
+   * by byte is cut as one that stopped sending.
    */
   incompleteFrameTimeout?: number;
   /**

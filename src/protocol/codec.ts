@@ -58,6 +58,8 @@ export class FrameDecoder {
   private payloadNeeded = 0;
   private discardLeft = 0;
   private readonly cursor: VarintCursor = { value: 0, offset: 0 };
+  /** When the frame now partly received began to arrive (ms since epoch); null when none is. */
+  private partialSince: number | null = null;
 
   constructor(
     private readonly maxMessageSize: number,
@@ -73,7 +75,21 @@ export class FrameDecoder {
     return this.state === State.HEADER && this.headerRemainder === null;
   }
 
+  /**
+   * When the frame now partly received began to arrive (ms since epoch), or null: a peer that
+   * trickles a frame byte by byte is judged by how long the frame takes, not by its last byte.
+   */
+  get partialFrameSince(): number | null {
+    return this.partialSince;
+  }
+
   push(chunk: Buffer): void {
+    this.decode(chunk);
+    if (this.idle || this.state === State.FAILED) this.partialSince = null;
+    else if (this.partialSince === null) this.partialSince = Date.now();
+  }
+
+  private decode(chunk: Buffer): void {
     let offset = 0;
     const length = chunk.length;
     while (offset < length) {
@@ -93,6 +109,7 @@ export class FrameDecoder {
             this.payloadParts = [];
             this.current = null;
             this.state = State.HEADER;
+            this.partialSince = null;
             this.handlers.onFrame(frame);
           }
           break;
@@ -101,7 +118,10 @@ export class FrameDecoder {
           const take = Math.min(this.discardLeft, length - offset);
           this.discardLeft -= take;
           offset += take;
-          if (this.discardLeft === 0) this.state = State.HEADER;
+          if (this.discardLeft === 0) {
+            this.state = State.HEADER;
+            this.partialSince = null;
+          }
           break;
         }
         case State.FAILED:

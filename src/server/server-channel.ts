@@ -202,9 +202,10 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- health
 
-  /** True when a frame has been partly received and no byte arrived for `timeoutMs`. */
+  /** True when a frame began to arrive more than `timeoutMs` ago and is still incomplete. */
   isStalled(now: number, timeoutMs: number): boolean {
-    return this.stream.hasPartialFrame && now - this.stream.lastReceivedAt > timeoutMs;
+    const since = this.stream.partialFrameSince;
+    return since !== null && now - since > timeoutMs;
   }
 
   /** True when replies are waiting and the client has taken none of them for `timeoutMs`. */

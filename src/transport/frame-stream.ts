@@ -30,6 +30,12 @@ export interface FrameStreamHandlers {
   onProtocolError(error: ProtocolError): void;
   /** The stream ended: `error` is undefined when the peer finished it cleanly. */
   onClosed(error?: Error): void;
+  /**
+   * Asked after each chunk read: a promise makes the read loop wait for it before reading more
+   * (backpressure on what the owner has not worked through yet, e.g. events queued); null to
+   * read on.
+   */
+  readPause?(): Promise<void> | null;
 }
 
 /**
@@ -78,6 +84,11 @@ export class FrameStream {
     return !this.decoder.idle && !this.decoder.failed;
   }
 
+  /** When the frame now partly received began to arrive (ms since epoch), or null. */
+  get partialFrameSince(): number | null {
+    return this.decoder.partialFrameSince;
+  }
+
   /** Writes what is queued, then finishes the sending side. */
   async finish(): Promise<void> {
     this.writer.close();
@@ -103,6 +114,8 @@ export class FrameStream {
         this.decoder.push(fromBindingBytes(bytes));
         // Backpressure: while the peer does not read what we write, read no more from it.
         if (this.writer.pendingBytes > READ_PAUSE_BYTES) await this.writer.drainedBelow(READ_PAUSE_BYTES / 2);
+        const pause = this.handlers.readPause?.();
+        if (pause) await pause;
       }
       this.end();
     } catch (err) {
