@@ -255,15 +255,17 @@ export class ClientChannel implements RequestCarrier {
   private onGoAway(frame: Frame): void {
     const { code, reason } = decodeGoAway(frame.payload);
     const orderly = code === ErrorCode.GOING_AWAY || code === ErrorCode.NO_ERROR;
-    if (orderly && this.features & Feature.DRAIN) {
-      if (this.draining || this.closedWith) return;
-      this.draining = true;
-      this.host.onChannelDraining(this, `${errorCodeName(code)}: ${reason}`);
-      if (this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
-      return;
-    }
+    if (orderly && this.features & Feature.DRAIN) return this.startDraining(`${errorCodeName(code)}: ${reason}`);
     const kind = orderly ? IrohClientErrorCode.CONNECTION_LOST : IrohClientErrorCode.PROTOCOL_ERROR;
     this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));
+  }
+
+  /** Nothing new goes on this channel; it is drained once its last request has ended. */
+  private startDraining(reason: string): void {
+    if (this.draining || this.closedWith) return;
+    this.draining = true;
+    this.host.onChannelDraining(this, reason);
+    if (this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
   }
 
   private onReply(frame: Frame): void {
@@ -272,8 +274,12 @@ export class ClientChannel implements RequestCarrier {
     const final = isFinalReply(frame.type);
     if (final) {
       this.settle(frame.id, request);
-      // Refused by a draining server before it ran: another peer may take it.
-      if (frame.type === FrameType.ERROR && isGoingAwayRefusal(frame) && request.retryElsewhere()) return;
+      if (frame.type === FrameType.ERROR && isGoingAwayRefusal(frame)) {
+        // The server is shutting down (one of protocol 1.0 says so only this way): send it
+        // nothing more. The request never ran there, so another peer may take it.
+        this.startDraining('GOING_AWAY: the server refused a request, it is shutting down');
+        if (request.retryElsewhere()) return;
+      }
     }
     let message: ReplyMessage | Promise<ReplyMessage>;
     try {

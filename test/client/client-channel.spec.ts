@@ -156,6 +156,26 @@ describe('ClientChannel', () => {
     expect(refused.replies).toEqual([]);
   });
 
+  it('a GOING_AWAY refusal tells that the server is shutting down: nothing new goes to it', async () => {
+    // A server of protocol 1.0 says so only this way: it sends its GOAWAY once drained.
+    const { stream, host, channel } = await ready(-1);
+    const inflight = request();
+    const refused = request();
+    channel.write(inflight.req);
+    channel.write(refused.req);
+    await settleIo();
+    const [inflightId, refusedId] = stream.frames(FrameType.REQUEST).map(f => f.id);
+    stream.push(FrameType.ERROR, refusedId, goingAway);
+    await settleIo();
+    expect(channel.isWritable).toBe(false);
+    expect(host.draining).toHaveLength(1);
+    expect(host.drained).toBe(0);
+    stream.push(FrameType.RESPONSE, inflightId, json('done'));
+    await settleIo();
+    expect(inflight.replies).toEqual([{ response: 'done', isDisposed: true }]);
+    expect(host.drained).toBe(1);
+  });
+
   it('delivers a GOING_AWAY refusal when the request may not move', async () => {
     const { stream, channel } = await ready(0);
     const refused = request();
