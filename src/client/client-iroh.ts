@@ -102,12 +102,13 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
    * Measures the round trip to a server with a PING frame (no handler involved) and tells
    * which path the connection uses: `direct` (UDP to the peer's address) or `relay`.
    * `peer` (an endpoint id or a configured ticket) chooses the server; by default the one a
-   * request would go to. Connects first when needed.
+   * request would go to. Connects first when needed; `timeout` (default 5000 ms) counts the
+   * connecting too.
    */
   async ping(options: { timeout?: number; peer?: string } = {}): Promise<IrohPingResult> {
     const timeout = options.timeout ?? 5000;
-    if (options.peer === undefined) return (await this.balancer.whenReady()).ping(timeout);
-    return this.pingPeer(this.requirePeer(options.peer), timeout);
+    const peer = options.peer === undefined ? null : this.requirePeer(options.peer);
+    return this.pingPeer(peer, timeout);
   }
 
   /** Pings every configured peer (connecting where needed); a peer that cannot be reached reports its error. */
@@ -123,8 +124,10 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     );
   }
 
-  private async pingPeer(peer: PeerConnection, timeout: number): Promise<IrohPingResult> {
-    return (await this.balancer.whenReady(candidate => candidate === peer)).ping(timeout);
+  private async pingPeer(peer: PeerConnection | null, timeout: number): Promise<IrohPingResult> {
+    const deadline = Date.now() + timeout;
+    const ready = await this.balancer.whenReady(peer ? candidate => candidate === peer : undefined, timeout);
+    return ready.ping(Math.max(0, deadline - Date.now()));
   }
 
   private requirePeer(peer: string): PeerConnection {

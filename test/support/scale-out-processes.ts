@@ -95,8 +95,8 @@ export interface LoadResult {
 }
 
 /**
- * Requests sent without pause by `concurrency` workers, each to the `work` handler (which
- * takes `ms`), until stop().
+ * Requests sent by `concurrency` workers, each to the `work` handler (which takes `ms`), one
+ * after the other (or `pauseMs` apart), until stop().
  */
 export class SteadyLoad {
   readonly results: LoadResult[] = [];
@@ -106,7 +106,7 @@ export class SteadyLoad {
 
   constructor(
     private readonly client: ClientProxy,
-    private readonly options: { concurrency: number; ms: number; tag: string; limitMs?: number },
+    private readonly options: { concurrency: number; ms: number; tag: string; limitMs?: number; pauseMs?: number },
   ) {}
 
   start(): this {
@@ -136,6 +136,7 @@ export class SteadyLoad {
         );
         if (reply.id !== id) throw new Error(`reply for ${reply.id} came to ${id}`);
         this.results.push({ id, instance: reply.instance, sentAt, endedAt: Date.now() });
+        if (this.options.pauseMs) await new Promise(resolve => setTimeout(resolve, this.options.pauseMs));
       } catch (err) {
         const e = err as { name?: string; code?: string; message?: string };
         this.results.push({ id, error: { name: e?.name, code: e?.code, message: e?.message }, sentAt, endedAt: Date.now() });
