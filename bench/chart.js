@@ -9,6 +9,7 @@ const { join } = require('path');
 
 const COLORS = {
   iroh: '#6d28d9',
+  'tcp-tls': '#64748b',
   grpc: '#0284c7',
   'raw-stream': '#d97706',
   'raw-framed': '#059669',

@@ -21,6 +21,7 @@ const WORKLOADS = [
 const TRANSPORTS = [
   { key: 'iroh', label: 'nestjs-iroh' },
   { key: 'tcp', label: 'Nest TCP' },
+  { key: 'tcp-tls', label: 'Nest TCP + TLS' },
   { key: 'grpc', label: 'Nest gRPC' },
   { key: 'raw-stream', label: 'raw binding, stream per request' },
   { key: 'raw-framed', label: 'raw binding, one framed batched stream' },
@@ -221,6 +222,8 @@ module.exports = {
   WORKLOADS,
   TRANSPORTS,
   makePayloads,
+  jsonDocument,
+  randomAscii,
   Samples,
   percentile,
   cpuDelta,

@@ -11,7 +11,7 @@
  * bench/results/profile.json, and prints the summary.
  */
 const { fork } = require('child_process');
-const { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } = require('fs');
+const { mkdirSync, readFileSync, writeFileSync, rmSync } = require('fs');
 const { join, basename } = require('path');
 const { WORKLOADS, ipcClient, sleep } = require('./common');
 

@@ -153,4 +153,4 @@ async function readLoop(recv, onChunk) {
   }
 }
 
-module.exports = { iroh, ALPN, READ_CHUNK, MAX_MESSAGE, Op, HEADER, bindEndpoint, toArray, fromArray, FrameReader, BatchWriter, readLoop };
+module.exports = { iroh, ALPN, READ_CHUNK, MAX_MESSAGE, Op, HEADER, bindEndpoint, toArray, fromArray, frameHeader, FrameReader, BatchWriter, readLoop };

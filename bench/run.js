@@ -9,8 +9,12 @@
  * processes' `process.cpuUsage()` over the window (all threads, so the binding's Rust threads
  * count). Then memory per idle connection and per in-flight request.
  *
+ * Both processes also report their event-loop delay over the window (max and p99, 1 ms resolution:
+ * bench/loop-delay.js). "Nest TCP + TLS" runs with a throw-away self-signed certificate made with
+ * `openssl` in a temporary folder (bench/tls.js); without openssl it is skipped, with the reason.
+ *
  * Options: --quick, --transports=iroh,tcp,…, --workloads=echo64@1,…, --out=path.json,
- * --no-memory, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
+ * --no-memory, --no-loop-delay, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
  * long at most for other processes to stop using the CPU). The "other load" column says how many
  * cores other processes used during each measurement window: numbers taken beside a busy machine
  * are not comparable.
@@ -22,6 +26,8 @@ const os = require('os');
 const { execSync } = require('child_process');
 const { WORKLOADS, TRANSPORTS, makePayloads, ipcClient, sleep } = require('./common');
 const { renderChart } = require('./chart');
+const { makeCertificate } = require('./tls');
+const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets } = require('./report');
 
 const args = process.argv.slice(2);
 const flag = name => args.includes(`--${name}`);
@@ -39,6 +45,8 @@ const CONFIG = {
   idleConnections: QUICK ? 10 : 50,
   heldRequests: QUICK ? 200 : 1000,
   memory: !flag('no-memory'),
+  /** Event-loop delay monitors in client and server during each window (a 1 ms timer in each). */
+  loopDelay: !flag('no-loop-delay'),
   /** Before each workload, wait up to this long for other processes to go quiet (0: don't). */
   waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
 };
@@ -52,6 +60,7 @@ const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
+  'tcp-tls': ['servers/tcp.js', 'tls'], // + the certificate's folder, added in main()
   grpc: ['servers/grpc.js'],
   'raw-stream': ['servers/raw.js', 'stream'],
   'raw-framed': ['servers/raw.js', 'framed'],
@@ -76,19 +85,25 @@ function killAll() {
     }
   }
 }
-process.on('exit', killAll);
+/** Transports left out of this run, with the reason (e.g. no openssl for the TLS certificate). */
+const skipped = {};
+let certificate = null;
+process.on('exit', () => {
+  killAll();
+  certificate?.remove?.();
+});
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     killAll();
     process.exit(130);
   });
 }
-// Whatever happens, the run ends: 10 minutes is twice the full run's budget.
+// Whatever happens, the run ends: 10 minutes is about twice the full run's budget.
 setTimeout(() => {
   console.error('bench: overall time limit reached, stopping');
   killAll();
   process.exit(1);
-}, (QUICK ? 120_000 : 600_000) + 45 * CONFIG.waitQuietMs).unref();
+}, (QUICK ? 180_000 : 600_000) + 45 * CONFIG.waitQuietMs).unref();
 
 function waitReady(child, name, ms = 30_000) {
   return new Promise((resolve, reject) => {
@@ -156,22 +171,26 @@ async function waitQuiet(maxMs, threshold = 0.2) {
 
 async function measureWorkload(workload, server, client, payloads) {
   if (workload.kind === 'connect') {
+    if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
     const s0 = (await server.call({ cmd: 'cpu' })).cpu;
-    const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount }, 120_000);
+    const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount, loopDelay: CONFIG.loopDelay }, 120_000);
     const s1 = (await server.call({ cmd: 'cpu' })).cpu;
-    return { ...result, serverCpuUs: cpuTotal(s1) - cpuTotal(s0) };
+    const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
+    return { ...result, serverCpuUs: cpuTotal(s1) - cpuTotal(s0), loopDelay: { client: result.loopDelay, server: serverLoop } };
   }
-  await client.call({ cmd: 'load', workload });
+  await client.call({ cmd: 'load', workload, loopDelay: CONFIG.loopDelay });
   await sleep(CONFIG.warmupMs);
   // start/stop answer at the next completed request: allow for slow ones.
   const slack = 60_000;
   await client.call({ cmd: 'start' }, slack);
+  if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
   const s0 = (await server.call({ cmd: 'cpu' })).cpu;
   const m0 = procStat();
   await sleep(CONFIG.durationMs);
   const { result } = await client.call({ cmd: 'stop' }, slack);
   const s1 = (await server.call({ cmd: 'cpu' })).cpu;
   const m1 = procStat();
+  const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
   await client.call({ cmd: 'drain' }, slack);
   const serverCpuUs = cpuTotal(s1) - cpuTotal(s0);
   // Cores busy in the window minus what the client and server used: other processes' share.
@@ -182,6 +201,7 @@ async function measureWorkload(workload, server, client, payloads) {
   const size = workload.kind === 'echo' ? payloads[workload.payload].size : 0;
   return {
     ...result,
+    loopDelay: { client: result.loopDelay, server: serverLoop },
     serverCpuUs,
     otherLoadCores,
     rps: result.completed / seconds,
@@ -221,8 +241,11 @@ async function measureMemory(server, client) {
   c0 = await mem(client);
   await client.call({ cmd: 'holdStart', count: k });
   const deadline = Date.now() + 30_000;
-  let held = 0;
-  while ((held = (await server.call({ cmd: 'held' })).held) < k && Date.now() < deadline) await sleep(20);
+  let held = (await server.call({ cmd: 'held' })).held;
+  while (held < k && Date.now() < deadline) {
+    await sleep(20);
+    held = (await server.call({ cmd: 'held' })).held;
+  }
   s1 = await mem(server);
   c1 = await mem(client);
   out.heldRequests = held;
@@ -304,127 +327,6 @@ async function runTransport(transport, payloads) {
   return out;
 }
 
-function kib(v) {
-  return `${v.toFixed(1)} KiB`;
-}
-
-function fmt(n, digits = 0) {
-  if (n === null || n === undefined || Number.isNaN(n)) return '—';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function summaryLine(w, r) {
-  if (w.kind === 'connect') return `p50 ${fmt(r.latency.p50, 2)} ms, p99 ${fmt(r.latency.p99, 2)} ms`;
-  const main = w.metric === 'mbps' ? `${fmt(r.mbps, 2)} MB/s` : w.metric === 'items' ? `${fmt(r.itemsPerSec)} items/s` : `${fmt(r.rps)} req/s`;
-  const busy = r.otherLoadCores > 0.15 ? `, WARNING: other processes used ${fmt(r.otherLoadCores, 2)} cores` : '';
-  return `${main}, p50 ${fmt(r.latency.p50, 2)} ms${r.errors ? `, ${r.errors} errors (${r.lastError})` : ''}${busy}`;
-}
-
-/** The number a workload is judged by, higher is better (connect: replies per second of set-up). */
-function score(w, r) {
-  if (!r) return null;
-  if (w.kind === 'connect') return r.latency.p50 ? 1000 / r.latency.p50 : null;
-  if (w.metric === 'mbps') return r.mbps;
-  if (w.metric === 'items') return r.itemsPerSec;
-  return r.rps;
-}
-
-function addRatios(results) {
-  for (const w of workloads) {
-    const base = score(w, results.tcp?.workloads[w.key]);
-    for (const t of transports) {
-      const r = results[t.key]?.workloads[w.key];
-      if (!r) continue;
-      const s = score(w, r);
-      r.vsTcp = base && s ? s / base : null;
-      const ops = w.kind === 'stream' ? r.units : r.completed;
-      r.cpuPerOpUs = r.completed ? (r.clientCpuUs + r.serverCpuUs) / (w.kind === 'stream' ? r.units : r.completed) : null;
-      r.clientCpuPerOpUs = ops ? r.clientCpuUs / ops : null;
-      r.serverCpuPerOpUs = ops ? r.serverCpuUs / ops : null;
-      r.wireBytesPerOp = r.wire && r.completed ? (r.wire.tx + r.wire.rx) / r.completed : null;
-      r.wirePacketsPerOp = r.wire && r.wire.txPackets !== undefined && r.completed ? (r.wire.txPackets + r.wire.rxPackets) / r.completed : null;
-    }
-  }
-}
-
-function targets(results) {
-  const get = (t, w) => results[t]?.workloads[w];
-  const ratio = (a, b) => (a != null && b ? a / b : null);
-  const list = [
-    { name: '64 B @256 req/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'echo64@256')?.rps, get('tcp', 'echo64@256')?.rps), ok: v => v >= 1.0, unit: '×' },
-    { name: '64 B @16 req/s vs Nest TCP', want: '≥ 0.8×', value: ratio(get('iroh', 'echo64@16')?.rps, get('tcp', 'echo64@16')?.rps), ok: v => v >= 0.8, unit: '×' },
-    { name: '64 B @1 p50 vs raw framed batched stream p50', want: '≤ 1.2×', value: ratio(get('iroh', 'echo64@1')?.latency.p50, get('raw-framed', 'echo64@1')?.latency.p50), ok: v => v <= 1.2, unit: '×' },
-    { name: '10,000-item stream items/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'stream10k')?.itemsPerSec, get('tcp', 'stream10k')?.itemsPerSec), ok: v => v >= 1.0, unit: '×' },
-    { name: '1 MiB JSON MB/s vs raw binding (framed)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-framed', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
-    { name: '1 MiB JSON MB/s vs raw binding (stream per request)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-stream', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
-    { name: 'new client → first reply, p50', want: '≤ 15 ms', value: get('iroh', 'connect')?.latency.p50 ?? null, ok: v => v <= 15, unit: ' ms' },
-  ];
-  return list.map(t => ({ name: t.name, want: t.want, value: t.value, unit: t.unit.trim(), met: t.value == null ? null : t.ok(t.value) }));
-}
-
-function printTable(results) {
-  const header = ['workload', 'transport', 'req/s', 'MB/s', 'items/s', 'p50 ms', 'p99 ms', 'CPU µs/op c+s', 'vs TCP', 'wire B/op', 'other load'];
-  const rows = [];
-  for (const w of workloads) {
-    for (const t of transports) {
-      const r = results[t.key]?.workloads[w.key];
-      if (!r) {
-        rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '']);
-        continue;
-      }
-      rows.push([
-        w.label,
-        t.label,
-        w.kind === 'connect' ? '—' : fmt(r.rps),
-        fmt(r.mbps, 2),
-        fmt(r.itemsPerSec),
-        fmt(r.latency.p50, 2),
-        fmt(r.latency.p99, 2),
-        r.cpuPerOpUs == null ? '—' : `${fmt(r.cpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
-        r.vsTcp == null ? '—' : `${fmt(r.vsTcp, 2)}×`,
-        fmt(r.wireBytesPerOp),
-        r.otherLoadCores == null ? '—' : fmt(r.otherLoadCores, 2),
-      ]);
-    }
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => String(r[i]).length)));
-  const line = cells => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
-  console.log('\n' + line(header));
-  console.log(widths.map(w => '-'.repeat(w)).join('  '));
-  let last = null;
-  for (const r of rows) {
-    if (last !== null && r[0] !== last) console.log('');
-    last = r[0];
-    console.log(line(r));
-  }
-}
-
-function printMemory(results) {
-  console.log('\nMemory (after GC; RSS includes the binding\'s native memory, heap = V8 heap + external):');
-  const header = ['transport', 'server/idle conn', 'client/idle conn', 'server/in-flight req', 'client/in-flight req'];
-  const rows = transports.map(t => {
-    const m = results[t.key]?.memory;
-    if (!m) return [t.label, '—', '—', '—', '—'];
-    const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;
-    return [t.label, cell(m.serverPerIdleConnection), cell(m.clientPerIdleConnection), cell(m.serverPerInflightRequest), cell(m.clientPerInflightRequest)];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
-  const line = cells => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(line(header));
-  console.log(widths.map(w => '-'.repeat(w)).join('  '));
-  rows.forEach(r => console.log(line(r)));
-  console.log(`(KiB each; ${CONFIG.idleConnections} idle connections, ${CONFIG.heldRequests} requests held in the handler)`);
-}
-
-function printTargets(list) {
-  console.log('\nTargets (ratios from this run):');
-  for (const t of list) {
-    const v = t.value == null ? 'n/a' : `${fmt(t.value, 2)}${t.unit === 'ms' ? ' ms' : '×'}`;
-    const status = t.met == null ? '?' : t.met ? 'met' : 'NOT met';
-    console.log(`  ${t.name.padEnd(52)} ${v.padStart(9)}  want ${t.want.padEnd(8)} ${status}`);
-  }
-}
-
 function gitCommit() {
   try {
     const run = cmd => execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -436,8 +338,23 @@ function gitCommit() {
   }
 }
 
+/** Makes the TLS transport's certificate, or leaves the transport out with the reason. */
+function prepareTls() {
+  const i = transports.findIndex(t => t.key === 'tcp-tls');
+  if (i < 0) return;
+  certificate = makeCertificate();
+  if (certificate.skip) {
+    skipped['tcp-tls'] = certificate.skip;
+    console.log(`Skipping Nest TCP + TLS: ${certificate.skip}`);
+    transports.splice(i, 1);
+    return;
+  }
+  SERVER_SCRIPTS['tcp-tls'] = ['servers/tcp.js', 'tls', certificate.dir];
+}
+
 async function main() {
   const started = Date.now();
+  prepareTls();
   const payloads = makePayloads();
   console.log(
     `nestjs-iroh benchmark (${CONFIG.mode}): ${transports.length} transports × ${workloads.length} workloads, ` +
@@ -449,7 +366,7 @@ async function main() {
     // Endpoints free their UDP ports when their process ends; give the OS a moment between transports.
     await sleep(100);
   }
-  addRatios(results);
+  addRatios(results, workloads, transports);
   const targetList = targets(results);
   const durationSec = (Date.now() - started) / 1000;
   const json = {
@@ -465,6 +382,8 @@ async function main() {
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       commit: gitCommit(),
       env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NESTJS_IROH_'))),
+      skipped,
+      loopDelayResolutionMs: 1,
       payloadBytes: Object.fromEntries(Object.entries(payloads).map(([k, p]) => [k, p.size])),
       units: {
         rps: 'completed requests per second (closed loop, N in flight)',
@@ -474,6 +393,7 @@ async function main() {
         cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
         wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
         vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
+        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms)',
       },
     },
     transports: Object.fromEntries(transports.map(t => [t.key, t.label])),
@@ -484,8 +404,8 @@ async function main() {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(json, null, 2) + '\n');
   writeFileSync(CHART, renderChart(json));
-  printTable(results);
-  if (CONFIG.memory) printMemory(results);
+  printTable(results, workloads, transports);
+  if (CONFIG.memory) printMemory(results, transports, CONFIG);
   printTargets(targetList);
   const failures = Object.entries(results).flatMap(([k, r]) => r.errors.map(e => `${k}: ${e}`));
   if (failures.length) console.log('\nFailures:\n  ' + failures.join('\n  '));

@@ -12,6 +12,7 @@
  * - `openIdle` / `closeIdle` / `holdStart` / `holdWait` / `mem`: memory measurements.
  */
 const { makePayloads, Samples, cpuDelta, reply, memorySnapshot, exitWithParent, sleep } = require('../common');
+const { LoopDelay } = require('../loop-delay');
 
 exitWithParent();
 const counter = process.env.BENCH_COUNT_CALLS ? require('../count-calls') : null;
@@ -24,6 +25,9 @@ const payloads = makePayloads();
 let adapter = null;
 let run = null;
 let held = [];
+/** Event-loop delay over each measurement window (see ../loop-delay.js); off with --no-loop-delay. */
+const loopDelay = new LoopDelay();
+let monitorLoop = true;
 
 function load(workload) {
   const op = workload.kind === 'stream' ? () => adapter.stream(workload.items) : () => adapter.echo(workload.payload);
@@ -54,6 +58,7 @@ function load(workload) {
         state.hr0 = Number(process.hrtime.bigint() / 1000n);
         state.calls0 = counter?.snapshot() ?? null;
         state.wire0 = adapter.wire();
+        if (monitorLoop) loopDelay.start();
         state.phase = 'measuring';
         state.onStart();
         return;
@@ -71,6 +76,7 @@ function load(workload) {
         state.hr1 = Number(process.hrtime.bigint() / 1000n);
         state.calls1 = counter?.snapshot() ?? null;
         state.wire1 = adapter.wire();
+        state.loopDelay = loopDelay.stop();
         state.phase = 'done';
         state.running = false;
         state.onStop();
@@ -115,6 +121,7 @@ function results(state) {
     errors: state.errors,
     lastError: state.lastError,
     wire,
+    loopDelay: state.loopDelay,
     hrUs: [state.hr0, state.hr1],
     calls: state.calls1 ? callDelta(state.calls0, state.calls1) : undefined,
   };
@@ -133,13 +140,14 @@ process.on('message', async msg => {
   try {
     switch (msg.cmd) {
       case 'init': {
-        const mod = require(`./${transport.startsWith('raw-') ? 'raw' : transport}`);
+        const mod = require(`./${transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport}`);
         adapter = await mod.create(msg.address, payloads, transport.replace(/^raw-/, ''));
         // One request of each kind before anything is measured.
         await adapter.echo('small');
         return reply(msg, { ok: true });
       }
       case 'load':
+        monitorLoop = msg.loopDelay !== false;
         run = load(msg.workload);
         return reply(msg, { ok: true });
       case 'start':
@@ -158,7 +166,11 @@ process.on('message', async msg => {
       }
       case 'connect': {
         const samples = new Samples();
+        // The heap a forced collection (ClientIroh's port release) has to go through.
+        const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
         const cpu0 = process.cpuUsage();
+        monitorLoop = msg.loopDelay !== false;
+        if (monitorLoop) loopDelay.start();
         let errors = 0;
         let lastError = null;
         for (let i = 0; i < msg.count; i++) {
@@ -170,8 +182,9 @@ process.on('message', async msg => {
           }
         }
         const clientCpuUs = cpuDelta(cpu0, process.cpuUsage());
+        const delay = loopDelay.stop();
         await adapter.afterConnect?.();
-        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, errors, lastError } });
+        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, errors, lastError, loopDelay: delay, heapUsedMiB } });
       }
       case 'mem':
         return reply(msg, { mem: memorySnapshot() });

@@ -1,20 +1,32 @@
 'use strict';
-/** Nest TCP client adapter: `ClientTCP`. */
+/**
+ * Nest TCP client adapter: `ClientTCP`. Given `{ port, cert }` (the TLS server), it connects with
+ * `tlsOptions` trusting only that certificate.
+ */
 require('reflect-metadata');
 const { ClientTCP } = require('@nestjs/microservices');
 const { once, count } = require('./nest-common');
 
-async function create(port, payloads) {
+async function create(address, payloads) {
+  const port = typeof address === 'number' ? address : address.port;
+  const options = { host: '127.0.0.1', port, ...(address.cert ? { tlsOptions: { ca: [address.cert] } } : {}) };
   const open = async () => {
-    const client = new ClientTCP({ host: '127.0.0.1', port });
+    const client = new ClientTCP(options);
     await client.connect();
     return client;
   };
   const client = await open();
   const idle = [];
+  /**
+   * Bytes on the TCP socket. A TLS socket counts plaintext; its TCP handle (under the TLS handle)
+   * counts what went over the wire: records, their headers and tags.
+   */
   const wire = () => {
     const socket = client.socket?.netSocket;
-    return socket ? { tx: socket.bytesWritten, rx: socket.bytesRead } : null;
+    if (!socket) return null;
+    const tcp = socket._handle?._parent;
+    if (tcp && typeof tcp.bytesWritten === 'number') return { tx: tcp.bytesWritten, rx: tcp.bytesRead };
+    return { tx: socket.bytesWritten, rx: socket.bytesRead };
   };
   return {
     echo: key => once(client.send('echo', payloads[key].value)),
@@ -23,7 +35,7 @@ async function create(port, payloads) {
     wire,
     async connectOnce() {
       const t0 = performance.now();
-      const c = new ClientTCP({ host: '127.0.0.1', port });
+      const c = new ClientTCP(options);
       await once(c.send('echo', payloads.small.value));
       const ms = performance.now() - t0;
       c.close();

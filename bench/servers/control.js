@@ -1,13 +1,17 @@
 'use strict';
 /**
  * What every benchmark server process shares: it starts its server, tells the orchestrator how to
- * reach it, and answers control messages (CPU and memory snapshots, held requests) over IPC.
+ * reach it, and answers control messages (CPU, event-loop delay and memory snapshots, held requests) over IPC.
  * A server exits when told to or when the orchestrator goes away.
  */
 const { reply, memorySnapshot, exitWithParent } = require('../common');
+const { LoopDelay } = require('../loop-delay');
 
 const counter = process.env.BENCH_COUNT_CALLS ? require('../count-calls') : null;
 counter?.install();
+
+/** Event-loop delay over the orchestrator's measurement window (see ../loop-delay.js). */
+const loopDelay = new LoopDelay();
 
 /** Requests parked by the "hold" handler, for the memory-per-request measurement. */
 const held = [];
@@ -33,6 +37,11 @@ function serve(name, start) {
       switch (msg.cmd) {
         case 'cpu':
           return reply(msg, { cpu: process.cpuUsage(), hrUs: Number(process.hrtime.bigint() / 1000n) });
+        case 'loopStart':
+          loopDelay.start();
+          return reply(msg, { ok: true });
+        case 'loopStop':
+          return reply(msg, { loopDelay: loopDelay.stop() });
         case 'calls':
           return reply(msg, { calls: counter ? counter.snapshot() : null });
         case 'mem':

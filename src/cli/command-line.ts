@@ -47,7 +47,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   const { help, version, ...options } = parsed.values;
   const [command = null, ...args] = parsed.positionals;
-  return { command, args, options: options as CliOptions, help: help === true, version: version === true };
+  return { command, args, options, help: help === true, version: version === true };
 }
 
 /** Refuses options the command does not take. */

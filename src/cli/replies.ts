@@ -53,7 +53,7 @@ function settle(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(new CliError('interrupted', ExitCode.INTERRUPTED));
-    let subscription: Subscription | undefined;
+    let subscription: Subscription | undefined = undefined;
     let done = false;
     const finish = (err?: CliError) => {
       if (done) return;

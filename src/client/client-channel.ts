@@ -254,7 +254,7 @@ export class ClientChannel implements RequestCarrier {
    */
   private onGoAway(frame: Frame): void {
     const { code, reason } = decodeGoAway(frame.payload);
-    const orderly = code === ErrorCode.GOING_AWAY || code === ErrorCode.NO_ERROR;
+    const orderly = code === (ErrorCode.GOING_AWAY as number) || code === (ErrorCode.NO_ERROR as number);
     if (orderly && this.features & Feature.DRAIN) return this.startDraining(`${errorCodeName(code)}: ${reason}`);
     const kind = orderly ? IrohClientErrorCode.CONNECTION_LOST : IrohClientErrorCode.PROTOCOL_ERROR;
     this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));

@@ -155,7 +155,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     event: EventKey,
     callback: EventCallback,
   ): void {
-    this.emitter.on(event as string, callback as (...args: any[]) => void);
+    this.emitter.on(event, callback as (...args: any[]) => void);
   }
 
   /**

@@ -1,7 +1,10 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 
-/** [remote endpoint id, pattern, packet metadata, request id (0 for events)] */
-export type IrohContextArgs = [string, string, unknown, number];
+/**
+ * [remote endpoint id, pattern, packet metadata, request id (0 for events), deadline (epoch
+ * ms on this server's clock, or undefined)]
+ */
+export type IrohContextArgs = [string, string, unknown, number, (number | undefined)?];
 
 /**
  * The RPC context of a message received over iroh, as `TcpContext` is for TCP:
@@ -33,5 +36,14 @@ export class IrohContext extends BaseRpcContext<IrohContextArgs> {
   /** The request id on the connection's stream; 0 for events. */
   getRequestId(): number {
     return this.args[3];
+  }
+
+  /**
+   * When the caller stops waiting for the reply, in milliseconds since the epoch on this
+   * server's clock (the caller sends the time it has left, so the clocks need not agree), or
+   * undefined when it set no timeout. The server cancels a handler still running then.
+   */
+  getDeadline(): number | undefined {
+    return this.args[4];
   }
 }

@@ -24,10 +24,12 @@ export function loadProtoLoader(name = '@grpc/proto-loader'): typeof ProtoLoader
 
 function requirePackage<T>(name: string, purpose: string): T {
   try {
+    // Loaded on first use, by a name only known at run time: these packages are optional peers.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(name) as T;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
-      throw new Error(`The package "${name}" is needed for ${purpose} over iroh: npm install ${name}`);
+      throw new Error(`The package "${name}" is needed for ${purpose} over iroh: npm install ${name}`, { cause: err });
     }
     throw err;
   }

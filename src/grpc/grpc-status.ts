@@ -37,7 +37,7 @@ export interface GrpcStatusObject {
  */
 export function statusOfHandlerError(error: unknown): GrpcStatusObject {
   if (typeof error !== 'object' || error === null) {
-    return { code: GrpcStatus.UNKNOWN, details: error === undefined ? 'Unknown Error' : String(error), metadata: null };
+    return { code: GrpcStatus.UNKNOWN, details: error === undefined ? 'Unknown Error' : primitiveText(error), metadata: null };
   }
   const fields = error as { code?: unknown; details?: unknown; message?: unknown; metadata?: Metadata };
   const status: GrpcStatusObject = {
@@ -61,4 +61,9 @@ export interface GrpcServiceError extends Error, GrpcStatusObject {}
 export function serviceError(status: GrpcStatusObject): GrpcServiceError {
   const message = `${status.code} ${GrpcStatus[status.code]}: ${status.details}`;
   return Object.assign(new Error(message), status);
+}
+
+/** A thrown value that is not an object, as text (a string, number, boolean, bigint or symbol). */
+function primitiveText(value: unknown): string {
+  return typeof value === 'symbol' ? value.toString() : `${value as string | number | boolean | bigint}`;
 }

@@ -32,6 +32,16 @@ export enum IrohEventsMap {
   CLOSE = 'close',
 }
 
+/** One connection a server serves, as `IrohServer#connections` lists it. */
+export interface IrohConnectionInfo {
+  /** The client's endpoint id. */
+  endpointId: string;
+  /** Streams the client has open on the connection. */
+  streams: number;
+  /** Requests in flight on those streams. */
+  inflightRequests: number;
+}
+
 export type IrohEvents = {
   connect: () => void;
   disconnect: (reason: string) => void;

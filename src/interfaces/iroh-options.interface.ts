@@ -1,5 +1,4 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
-import type { GrpcProtoOptions } from '../grpc/grpc-proto-options';
 import type { IrohEndpointOptions } from '../iroh/endpoint';
 
 /**
@@ -23,14 +22,7 @@ export interface IrohProtocolOptions {
 }
 
 /** Options of {@link IrohServer}. */
-export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOptions, GrpcProtoOptions {
-  /**
-   * Serve the handlers of Nest's gRPC decorators (`@GrpcMethod`, `@GrpcStreamMethod`,
-   * `@GrpcStreamCall`); implied by `package`, `protoPath` or `packageDefinition`. Such a
-   * server takes gRPC's transport id, as Nest's gRPC server has it: it also serves handlers
-   * bound to no transport, but not those bound to `IROH_TRANSPORT` (see docs/grpc.md).
-   */
-  grpc?: boolean;
+export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOptions {
   /**
    * Milliseconds `close()` lets requests in flight finish before closing connections
    * (default 5000). Requests arriving meanwhile fail with a GOING_AWAY error.

@@ -24,6 +24,12 @@ export interface IrohEndpointOptions extends SecretKeySource {
   relayMode?: RelayModeOption;
   /** Application protocol name both sides must agree on. Default {@link DEFAULT_ALPN}. */
   alpn?: string;
+  /**
+   * After `close()`, force garbage collections until the UDP port can be bound again (the
+   * binding frees it only when its objects are collected; see src/iroh/release.ts). Default:
+   * true when `bindAddr` names a fixed port, false otherwise.
+   */
+  releasePortOnClose?: boolean;
 }
 
 export function validateRelayMode(mode: unknown): RelayModeOption {

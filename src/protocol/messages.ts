@@ -87,7 +87,7 @@ export function decodeRequestMessage(frame: Frame, maxMessageSize: number): Deco
   let payload = frame.payload;
   if (frame.flags & FrameFlag.DEADLINE) {
     const cursor = { value: 0, offset: 0 };
-    let ok = false;
+    let ok: boolean;
     try {
       ok = readVarint(payload, payload.length, cursor) && cursor.value > 0;
     } catch {

@@ -1,18 +1,25 @@
 import type { LoggerService } from '@nestjs/common';
 import iroh = require('../iroh/binding');
 import { closeConnection, settledWithin } from '../iroh';
-import { FrameStream } from '../transport';
 import {
   ErrorCode,
   Frame,
   FrameType,
+  HELLO_ID,
+  Hello,
+  NO_HELLO,
   OversizedFrame,
   ProtocolError,
+  ReplyMessage,
+  decodeHello,
   encodeGoAway,
+  encodeHello,
   errorCodeName,
   frameTypeName,
   messageTooLargeMessage,
 } from '../protocol';
+import { FrameStream } from '../transport';
+import { RequestOwner, ServerRequest } from './server-request';
 
 /** Replies queued for the peer above which PINGs are no longer answered. */
 const MAX_PENDING_PONG_BYTES = 64 * 1024;
@@ -20,38 +27,25 @@ const MAX_PENDING_PONG_BYTES = 64 * 1024;
 /** Malformed or oversized messages one stream may send before it counts as a protocol error. */
 const MAX_BAD_MESSAGES = 32;
 
-/** A request being handled: cancelling it unsubscribes the handler's Observable. */
-export interface InflightRequest {
-  cancelled: boolean;
-  cancel: (() => void) | null;
-  /** Its handler has been called and has not finished yet. */
-  running?: boolean;
-  /** Cancelled while its handler still ran: counted in `cancelledStillRunning`. */
-  countedAfterCancel?: boolean;
-  /** Receives the request stream of a gRPC call that has one, until the client ends it. */
-  upload?: RequestUpload | null;
-}
-
-/** The receiving end of a request stream: the client's DATA frames, then its END. */
-export interface RequestUpload {
-  onValue(frame: Frame): void;
-  onEnd(): void;
-}
-
 /**
- * Request streams whose request already ended on our side (answered, failed) while the
- * client may still be sending: their late DATA and END frames are dropped, not taken for
- * protocol errors. The client ends each with END or CANCEL; the cap bounds what a client
- * that never does can make us remember.
+ * Request ids whose request ended (or was refused) on our side while the client may still
+ * be sending its request stream: their late DATA and END frames are dropped, not taken for
+ * protocol errors (a request may carry a stream the server never took, e.g. a gRPC call to a
+ * server that serves no gRPC). The cap bounds what a client can make us remember.
  */
-const MAX_CLOSED_UPLOADS = 4096;
+const MAX_ENDED_IDS = 4096;
 
 /** What a channel asks of the server that owns it. */
 export interface ServerChannelHost {
   readonly maxMessageSize: number;
   readonly logger: LoggerService;
+  /** The server's HELLO features. */
+  readonly features: number;
   onRequest(channel: ServerChannel, frame: Frame): void;
   onEvent(channel: ServerChannel, frame: Frame): void;
+  writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void;
+  requestStarted(channel: ServerChannel): void;
+  requestEnded(channel: ServerChannel): void;
   onChannelClosed(channel: ServerChannel): void;
 }
 
@@ -61,18 +55,28 @@ export function transportErrorValue(code: ErrorCode, message: string) {
 }
 
 /**
- * One client stream on the server: routes incoming frames, tracks the requests in flight
- * on it, and writes their replies.
+ * One client stream on the server: routes incoming frames, owns the requests in flight on
+ * it, and writes their replies.
  */
-export class ServerChannel {
-  readonly inflight = new Map<number, InflightRequest>();
-  private readonly closedUploads = new Set<number>();
+export class ServerChannel implements RequestOwner {
+  private readonly inflight = new Map<number, ServerRequest>();
+  private readonly endedIds = new Set<number>();
   private readonly stream: FrameStream;
+  /** What the client announced in its HELLO. */
+  private hello: Hello = NO_HELLO;
   /** The client finished its side: reply to what is in flight, then finish ours. */
   private peerFinished = false;
   /** A protocol error ended this channel: nothing more it receives is handled. */
   private failed = false;
+  /** GOAWAY sent: the server is draining this stream. */
+  private goneAway = false;
   private badMessages = 0;
+  /**
+   * Handlers still running after their request ended (a Promise cannot be stopped). They
+   * count against the concurrency limit until they finish, or a client could start any
+   * number of them by cancelling each request right after sending it.
+   */
+  private outlivingHandlers = 0;
 
   constructor(
     bi: iroh.BiStream,
@@ -93,73 +97,87 @@ export class ServerChannel {
     return this;
   }
 
-  /** Registers a new request; null when the id is already in flight (a protocol error). */
-  beginRequest(id: number): InflightRequest | null {
-    if (id === 0 || this.inflight.has(id)) {
-      this.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `request id ${id} is invalid or in use`));
-      return null;
-    }
-    const request: InflightRequest = { cancelled: false, cancel: null };
+  /** Requests in flight, and handlers still running after their request ended. */
+  get load(): number {
+    return this.inflight.size + this.outlivingHandlers;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** True when the client announced `feature` in its HELLO. */
+  supports(feature: number): boolean {
+    return (this.hello.features & feature) !== 0;
+  }
+
+  /** True for an id that may not start a request: 0, or one in flight (a protocol error). */
+  isInvalidRequestId(id: number): boolean {
+    return id === 0 || this.inflight.has(id);
+  }
+
+  /** Registers a new request (its id was checked with {@link isInvalidRequestId}). */
+  beginRequest(id: number, timeoutMs?: number): ServerRequest {
+    const request = new ServerRequest(id, this, timeoutMs);
     this.inflight.set(id, request);
+    this.host.requestStarted(this);
     return request;
   }
 
-  /**
-   * Handlers of cancelled requests that are still running (a Promise cannot be stopped).
-   * They count against the concurrency limit until they finish, or a client could start
-   * any number of them by cancelling each request right after sending it.
-   */
-  cancelledStillRunning = 0;
-
-  /** The request's handler finished (its reply stream ended, or it threw). */
-  handlerFinished(request: InflightRequest): void {
-    request.running = false;
-    if (request.countedAfterCancel) {
-      request.countedAfterCancel = false;
-      this.cancelledStillRunning--;
-    }
+  /** Refuses a request before it starts; what the client still sends for it is dropped. */
+  refuseRequest(id: number, code: ErrorCode, message: string): void {
+    this.writeTransportError(id, code, message);
+    this.rememberEnded(id);
   }
 
-  endRequest(id: number): void {
-    const request = this.inflight.get(id);
-    if (request?.upload) this.forgetUpload(id, request);
-    this.inflight.delete(id);
+  // ---------------------------------------------------------------- RequestOwner
+
+  writeReply(request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
+    this.host.writeReply(this, request, message, serialize);
+  }
+
+  writeTransportError(id: number, code: ErrorCode, message: string): void {
+    this.write(FrameType.ERROR, id, Buffer.from(JSON.stringify(transportErrorValue(code, message)), 'utf8'));
+  }
+
+  requestEnded(request: ServerRequest): void {
+    if (this.inflight.get(request.id) !== request) return;
+    this.inflight.delete(request.id);
+    request.upload = null;
+    this.rememberEnded(request.id);
+    this.host.requestEnded(this);
     if (this.peerFinished && this.inflight.size === 0) this.finishAndRelease();
   }
 
-  /** Stops delivering a request's stream; what the client still sends for it is dropped. */
-  private forgetUpload(id: number, request: InflightRequest): void {
-    request.upload = null;
-    if (this.closedUploads.size >= MAX_CLOSED_UPLOADS) {
-      this.closedUploads.delete(this.closedUploads.values().next().value as number);
-    }
-    this.closedUploads.add(id);
+  countOutlivingHandler(delta: 1 | -1): void {
+    this.outlivingHandlers += delta;
   }
+
+  // ---------------------------------------------------------------- writing
 
   /** Bytes of replies queued and not yet written (the client reads slower than we answer). */
   get pendingBytes(): number {
     return this.stream.writer.pendingBytes;
   }
 
-  /** Both sides are done: finish ours and let the server forget this channel. */
-  private finishAndRelease(): void {
-    void this.stream.finish().then(() => this.host.onChannelClosed(this));
-  }
-
   write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
     return this.stream.writer.write(type, id, payload, flags);
   }
 
-  /** Fails one request with a transport error; the stream stays up. */
-  writeTransportError(id: number, code: ErrorCode, message: string): void {
-    const value = Buffer.from(JSON.stringify(transportErrorValue(code, message)), 'utf8');
-    this.write(FrameType.ERROR, id, value);
-    this.endRequest(id);
+  /**
+   * Starts draining a client that announced DRAIN: GOAWAY (GOING_AWAY) first, so it sends
+   * nothing new here, while the requests in flight finish.
+   */
+  announceGoAway(reason: string): void {
+    if (this.goneAway || this.failed) return;
+    this.goneAway = true;
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(ErrorCode.GOING_AWAY, reason));
   }
 
-  /** Tells the client the stream is closing (GOAWAY), cancels what is in flight, and stops writing. */
+  /** Tells the client the stream is closing (GOAWAY unless already sent), cancels what is in flight. */
   goAway(code: ErrorCode, reason: string): void {
-    this.write(FrameType.GOAWAY, 0, encodeGoAway(code, reason));
+    if (!this.goneAway) this.write(FrameType.GOAWAY, 0, encodeGoAway(code, reason));
+    this.goneAway = true;
     this.close();
   }
 
@@ -175,6 +193,14 @@ export class ServerChannel {
   delivered(timeoutMs: number): Promise<void> {
     return this.stream.finishAndWaitDelivered(timeoutMs);
   }
+
+  /** Cancels every request in flight and stops writing. */
+  close(): void {
+    this.cancelAll();
+    void this.stream.finish();
+  }
+
+  // ---------------------------------------------------------------- health
 
   /** True when a frame has been partly received and no byte arrived for `timeoutMs`. */
   isStalled(now: number, timeoutMs: number): boolean {
@@ -205,12 +231,24 @@ export class ServerChannel {
     }
   }
 
-  /** Cancels every request in flight and stops writing. */
-  close(): void {
-    for (const request of this.inflight.values()) cancelRequest(request);
-    this.inflight.clear();
-    void this.stream.finish();
+  /**
+   * Bytes that are not protocol: tell the peer why, then close its connection. Other
+   * peers are not affected.
+   */
+  onProtocolError(error: ProtocolError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stream.stopDecoding();
+    this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
+    this.cancelAll();
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
+    // Close the connection once the GOAWAY has arrived (or after a second at most).
+    void this.stream
+      .finishAndWaitDelivered(1000)
+      .then(() => closeConnection(this.connection, error.code, error.message));
   }
+
+  // ---------------------------------------------------------------- reading
 
   private onFrame(frame: Frame): void {
     if (this.failed) return;
@@ -220,27 +258,16 @@ export class ServerChannel {
       case FrameType.EVENT:
         return this.host.onEvent(this, frame);
       case FrameType.PING:
-        // A peer that pings without reading our answers gets no more of them.
-        if (this.stream.writer.pendingBytes < MAX_PENDING_PONG_BYTES) this.write(FrameType.PONG, frame.id, null);
-        return;
+        return this.onPing(frame);
       case FrameType.PONG:
         return;
       case FrameType.DATA:
       case FrameType.END:
         return this.onUploadFrame(frame);
-      case FrameType.CANCEL: {
-        this.closedUploads.delete(frame.id);
-        const request = this.inflight.get(frame.id);
-        if (request) {
-          this.inflight.delete(frame.id);
-          cancelRequest(request);
-          if (request.running && !request.countedAfterCancel) {
-            request.countedAfterCancel = true;
-            this.cancelledStillRunning++;
-          }
-        }
+      case FrameType.CANCEL:
+        this.endedIds.delete(frame.id);
+        this.inflight.get(frame.id)?.cancel();
         return;
-      }
       case FrameType.GOAWAY:
         this.close();
         return;
@@ -249,6 +276,21 @@ export class ServerChannel {
           new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${frameTypeName(frame.type)} frames are not sent by clients`),
         );
     }
+  }
+
+  private onPing(frame: Frame): void {
+    if (frame.id === HELLO_ID) {
+      try {
+        this.hello = decodeHello(frame.payload);
+      } catch (err) {
+        this.onProtocolError(err as ProtocolError);
+        return;
+      }
+      this.write(FrameType.PONG, HELLO_ID, encodeHello(this.host.features));
+      return;
+    }
+    // A peer that pings without reading our answers gets no more of them.
+    if (this.stream.writer.pendingBytes < MAX_PENDING_PONG_BYTES) this.write(FrameType.PONG, frame.id, null);
   }
 
   /** A client DATA or END frame: part of a gRPC call's request stream. */
@@ -264,8 +306,8 @@ export class ServerChannel {
       }
       return;
     }
-    if (this.closedUploads.has(frame.id)) {
-      if (frame.type === FrameType.END) this.closedUploads.delete(frame.id);
+    if (this.endedIds.has(frame.id)) {
+      if (frame.type === FrameType.END) this.endedIds.delete(frame.id);
       return;
     }
     this.onProtocolError(
@@ -283,34 +325,15 @@ export class ServerChannel {
     const request = frame.type === FrameType.DATA ? this.inflight.get(frame.id) : undefined;
     if (request?.upload) {
       this.host.logger.warn?.(`Refused a request stream from ${this.remoteEndpointId}: ${message}`);
-      cancelRequest(request);
-      this.writeTransportError(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
+      request.fail(ErrorCode.MESSAGE_TOO_LARGE, message);
       return;
     }
-    if (frame.type === FrameType.REQUEST && frame.id !== 0 && !this.inflight.has(frame.id)) {
+    if (frame.type === FrameType.REQUEST && !this.isInvalidRequestId(frame.id)) {
       this.host.logger.warn?.(`Refused a request from ${this.remoteEndpointId}: ${message}`);
-      this.writeTransportError(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
+      this.refuseRequest(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
     } else {
       this.host.logger.warn?.(`Dropped a ${frameTypeName(frame.type)} frame from ${this.remoteEndpointId}: ${message}`);
     }
-  }
-
-  /**
-   * Bytes that are not protocol: tell the peer why, then close its connection. Other
-   * peers are not affected.
-   */
-  onProtocolError(error: ProtocolError): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.stream.stopDecoding();
-    this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
-    for (const request of this.inflight.values()) cancelRequest(request);
-    this.inflight.clear();
-    this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
-    // Close the connection once the GOAWAY has arrived (or after a second at most).
-    void this.stream
-      .finishAndWaitDelivered(1000)
-      .then(() => closeConnection(this.connection, error.code, error.message));
   }
 
   private onClosed(error?: Error): void {
@@ -319,19 +342,25 @@ export class ServerChannel {
       if (this.inflight.size === 0) this.finishAndRelease();
       return;
     }
-    for (const request of this.inflight.values()) cancelRequest(request);
-    this.inflight.clear();
+    this.cancelAll();
     this.host.onChannelClosed(this);
   }
-}
 
-function cancelRequest(request: InflightRequest): void {
-  if (request.cancelled) return;
-  request.cancelled = true;
-  try {
-    request.cancel?.();
-  } catch {
-    // A handler's teardown that throws must not take the stream (or the process) with it;
-    // `cancellable` logs it.
+  // ---------------------------------------------------------------- helpers
+
+  private cancelAll(): void {
+    for (const request of [...this.inflight.values()]) request.cancel();
+  }
+
+  private rememberEnded(id: number): void {
+    if (this.endedIds.size >= MAX_ENDED_IDS) {
+      this.endedIds.delete(this.endedIds.values().next().value as number);
+    }
+    this.endedIds.add(id);
+  }
+
+  /** Both sides are done: finish ours and let the server forget this channel. */
+  private finishAndRelease(): void {
+    void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
 }

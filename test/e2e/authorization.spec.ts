@@ -119,7 +119,7 @@ describe('identity files', () => {
     writeFileSync(file, key);
     chmodSync(file, 0o644);
     const server = new IrohServer({ secretKeyFile: file, relayMode: 'disabled', bindAddr: '127.0.0.1:0' });
-    const err = await new Promise<any>(resolve => server.listen(e => resolve(e)));
+    const err = await new Promise<any>(resolve => void server.listen(e => resolve(e)));
     expect(err?.message).toMatch(/accessible by other users \(mode 644\).*chmod 600/);
     expect(err.message).not.toContain(key);
     expect(readFileSync(file, 'utf8')).toBe(key);

@@ -7,7 +7,8 @@ import { Inject, Injectable, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxy, ClientsModule } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-import { ClientGrpcIroh, ClientIroh, IrohServer, IrohStatus } from '../../src';
+import { ClientIroh, IrohStatus } from '../../src';
+import { ClientGrpcIroh, IrohGrpcServer } from '../../src/grpc';
 import { HERO_PROTO, HEROES, HeroesModule } from '../fixtures/grpc/heroes.controller';
 import { HeroesService } from '../fixtures/grpc/hero-caller';
 import { LOOPBACK, RunningServer, call, eventually, startIrohServer } from '../support/harness';
@@ -123,11 +124,11 @@ describe('a client with several peers', () => {
 
 describe('ClientGrpcIroh with several peers', () => {
   const apps: INestMicroservice[] = [];
-  const heroServers: IrohServer[] = [];
+  const heroServers: IrohGrpcServer[] = [];
 
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
-      const server = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+      const server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
       const app = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
       await app.listen();
       apps.push(app);

@@ -16,7 +16,8 @@ import { ClientGrpc, ClientGrpcProxy, GrpcMethod, Transport } from '@nestjs/micr
 import { Metadata, status } from '@grpc/grpc-js';
 import { Observable, Subject, firstValueFrom, lastValueFrom, map, of, range, take, timeout, toArray } from 'rxjs';
 import { randomBytes } from 'crypto';
-import { ClientGrpcIroh, IrohServer, endpointIdOf, generateSecretKey } from '../../src';
+import { endpointIdOf, generateSecretKey } from '../../src';
+import { ClientGrpcIroh, IrohGrpcServer } from '../../src/grpc';
 import { HERO_PROTO, HEROES, HeroesModule, MISSING_ID, observed } from '../fixtures/grpc/heroes.controller';
 import { HeroesService } from '../fixtures/grpc/hero-caller';
 import { LOOPBACK, eventually, startIrohServer } from '../support/harness';
@@ -94,7 +95,7 @@ describe('getClientByServiceName: the same raw-client code over Nest gRPC and ov
       logger: false,
     });
     await grpcApp.listen();
-    const server = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+    const server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
     irohApp = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
     await irohApp.listen();
     grpcClient = new ClientGrpcProxy({ package: 'hero', protoPath: HERO_PROTO, url });
@@ -131,10 +132,10 @@ describe('getClientByServiceName: the same raw-client code over Nest gRPC and ov
 
 describe('ClientGrpcIroh', () => {
   let irohApp: INestMicroservice;
-  let server: IrohServer;
+  let server: IrohGrpcServer;
 
   beforeAll(async () => {
-    server = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO, maxMessageSize: 4096 });
+    server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO, maxMessageSize: 4096 });
     irohApp = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
     await irohApp.listen();
   });
@@ -313,7 +314,7 @@ describe('guards, interceptors and processing hooks around gRPC calls', () => {
       options: { package: 'hero', protoPath: HERO_PROTO, url },
       logger: false,
     });
-    const irohServer = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+    const irohServer = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
     const irohApp = await NestFactory.createMicroservice(GuardedHeroesModule, { strategy: irohServer, logger: false });
     const hooksSeen: Record<string, string[]> = { grpc: [], iroh: [] };
     const servers = { grpc: (grpcApp as any).serverInstance, iroh: irohServer as any };

@@ -3,29 +3,19 @@
  * gives them ("gRPC calls" and "Request streams"), and how the server treats request-stream
  * frames that come late or where none belong.
  */
-import iroh = require('@number0/iroh/index.js');
 import { NestFactory } from '@nestjs/core';
 import { INestMicroservice } from '@nestjs/common';
 import { loadSync } from '@grpc/proto-loader';
 import { status } from '@grpc/grpc-js';
-import { IrohServer } from '../../src';
-import {
-  ErrorCode,
-  Frame,
-  FrameDecoder,
-  FrameFlag,
-  FrameType,
-  decodeGoAway,
-  encodeFrame,
-  encodeRequestBody,
-} from '../../src/protocol';
+import { IrohGrpcServer } from '../../src/grpc';
+import { ErrorCode, FrameFlag, FrameType, decodeGoAway, encodeFrame, encodeRequestBody } from '../../src/protocol';
 import { GrpcCallHeader } from '../../src/grpc/grpc-wire';
 import { HERO_PROTO, HEROES, HeroesModule, MISSING_ID } from '../fixtures/grpc/heroes.controller';
 import { LOOPBACK } from '../support/harness';
+import { RawPeer, send, watchFrames } from '../support/raw-peer';
 
 jest.setTimeout(30_000);
 
-const ALPN = [...Buffer.from('nestjs-iroh/1')];
 const heroProto = loadSync(HERO_PROTO) as any;
 const FindOne = heroProto['hero.HeroesService'].FindOne;
 
@@ -42,72 +32,27 @@ const streamEnd = (id: number) => encodeFrame(FrameType.END, id);
 
 describe('gRPC calls on the wire', () => {
   let app: INestMicroservice;
-  let server: IrohServer;
-  let raw: iroh.Endpoint;
-  const connections: iroh.Connection[] = [];
+  let server: IrohGrpcServer;
+  let raw: RawPeer;
 
   beforeAll(async () => {
-    server = new IrohServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
+    server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO });
     app = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
     await app.listen();
-    const builder = iroh.Endpoint.builder();
-    iroh.presetMinimal(builder);
-    builder.bindAddr('127.0.0.1:0');
-    raw = await builder.bind();
+    raw = await RawPeer.bind();
   });
 
   afterAll(async () => {
-    for (const connection of connections) {
-      try {
-        connection.close(0n, []);
-      } catch {
-        // already closed
-      }
-    }
+    raw?.dropAll();
     await app?.close();
     await raw?.close();
   });
 
   /** A raw stream to the server, and a reader of the frames it sends back. */
   async function openStream() {
-    const connection = await raw.connect(iroh.EndpointTicket.fromString(server.ticket).endpointAddr(), ALPN);
-    connections.push(connection);
+    const connection = await raw.connect(server.ticket);
     const bi = await connection.openBi();
-    const frames: Frame[] = [];
-    const decoder = new FrameDecoder(1 << 24, {
-      onFrame: f => frames.push({ ...f, payload: Buffer.from(f.payload) }),
-      onOversized: () => undefined,
-      onError: e => {
-        throw e;
-      },
-    });
-    let ended = false;
-    void (async () => {
-      try {
-        for (;;) {
-          const bytes = await bi.recv.read(65536);
-          if (bytes.length === 0) break;
-          decoder.push(Buffer.from(bytes));
-        }
-      } catch {
-        // connection closed
-      }
-      ended = true;
-    })();
-    return {
-      frames,
-      send: (...parts: Buffer[]) => bi.send.writeAll([...Buffer.concat(parts)]),
-      /** Waits until a frame matching `match` has arrived. */
-      async next(match: (frame: Frame) => boolean, ms = 5000): Promise<Frame> {
-        const end = Date.now() + ms;
-        for (;;) {
-          const frame = frames.find(match);
-          if (frame) return frame;
-          if (ended || Date.now() > end) throw new Error(`no matching frame; got ${JSON.stringify(frames.map(f => FrameType[f.type]))}`);
-          await new Promise(r => setTimeout(r, 5));
-        }
-      },
-    };
+    return { ...watchFrames(bi), send: (...parts: Buffer[]) => send(bi, ...parts) };
   }
 
   it('carries a request stream as client DATA frames ended by END', async () => {

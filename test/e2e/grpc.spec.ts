@@ -3,8 +3,8 @@ import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Transport } from '@nestjs/microservices';
 import { Metadata, status } from '@grpc/grpc-js';
-import { EMPTY, Observable, Subject, concat, firstValueFrom, from, lastValueFrom, of, take, throwError, timeout, toArray } from 'rxjs';
-import { IrohServer } from '../../src';
+import { EMPTY, Observable, Subject, firstValueFrom, from, lastValueFrom, take, timeout, toArray } from 'rxjs';
+import { IrohGrpcServer } from '../../src/grpc';
 import { HeroCaller, HeroCallerModule, HeroTransport } from '../fixtures/grpc/hero-caller';
 import { HERO_PROTO, HEROES, HeroesModule, INVALID_ID, MISSING_ID, PLAIN_MESSAGE_ID, observed } from '../fixtures/grpc/heroes.controller';
 import { LOOPBACK, eventually } from '../support/harness';
@@ -15,8 +15,8 @@ jest.setTimeout(60_000);
 interface RunningService {
   app: INestMicroservice;
   transport: HeroTransport;
-  /** The IrohServer, for services over iroh. */
-  server?: IrohServer;
+  /** The IrohGrpcServer, for services over iroh. */
+  server?: IrohGrpcServer;
 }
 
 /** The same module, served over Nest's gRPC transport. */
@@ -33,7 +33,7 @@ async function serveOverGrpc(): Promise<RunningService> {
 
 /** The same module, served over iroh: with the .proto (protobuf), or without (JSON). */
 async function serveOverIroh(proto: boolean): Promise<RunningService> {
-  const server = new IrohServer({ ...LOOPBACK, package: 'hero', ...(proto ? { protoPath: HERO_PROTO } : {}) });
+  const server = new IrohGrpcServer({ ...LOOPBACK, package: 'hero', ...(proto ? { protoPath: HERO_PROTO } : {}) });
   const app = await NestFactory.createMicroservice(HeroesModule, { strategy: server, logger: false });
   await app.listen();
   return { app, transport: { kind: 'iroh', peer: server.ticket, proto }, server };

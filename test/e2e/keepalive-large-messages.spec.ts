@@ -2,6 +2,7 @@
  * Keep-alive counts any traffic from the peer, so replies and requests that take longer
  * than keepAliveTimeout to cross the wire do not kill a healthy connection.
  */
+import { randomBytes } from 'crypto';
 import { ClientIroh } from '../../src';
 import { RunningServer, call, irohClient, startIrohServer } from '../support/harness';
 import { MathModule } from '../support/math.app';
@@ -47,7 +48,7 @@ describe('keep-alive during a long transfer', () => {
     const client = irohClient(running.ticket, { keepAliveInterval: 250, keepAliveTimeout: 750 });
     clients.push(client);
     await client.connect();
-    const payload = require('crypto').randomBytes(6 * 1024 * 1024);
+    const payload = randomBytes(6 * 1024 * 1024);
     const result = await call(client, 'echo', payload, 50_000).then(
       (b: Buffer) => ({ ok: b.length }),
       (err: any) => ({ error: `${err?.code}: ${err?.message}` }),

@@ -1,8 +1,8 @@
 import { randomBytes } from 'crypto';
-import iroh = require('../../src/iroh/binding');
 import { IrohClientError } from '../../src';
-import { call, callError, eventually, irohClient, startIrohServer } from '../support/harness';
+import { call, callError, irohClient, startIrohServer } from '../support/harness';
 import { MathModule } from '../support/math.app';
+import { RawPeer, closedBy, send } from '../support/raw-peer';
 
 jest.setTimeout(60_000);
 
@@ -94,48 +94,36 @@ describe('limits', () => {
 
   it('closes a connection whose client stops in the middle of a frame (incompleteFrameTimeout)', async () => {
     const running = await startIrohServer(MathModule, { incompleteFrameTimeout: 300 });
-    const builder = iroh.Endpoint.builder();
-    iroh.presetMinimal(builder);
-    builder.bindAddr('127.0.0.1:0');
-    const endpoint = await builder.bind();
+    const raw = await RawPeer.bind();
+    const client = irohClient(running.ticket);
     try {
-      const addr = iroh.EndpointTicket.fromString(running.ticket).endpointAddr();
-      const connection = await endpoint.connect(addr, Array.from(Buffer.from('nestjs-iroh/1')));
-      let closedReason = '';
-      connection.closed().then(r => (closedReason = r));
+      const connection = await raw.connect(running.ticket);
       const bi = await connection.openBi();
       // A REQUEST header announcing 100 bytes, then only 3 of them.
-      await bi.send.writeAll([0x11, 0, 1, 100, 1, 2, 3]);
-      await eventually(() => closedReason !== '', 5000, 'server closing the stalled connection');
-      expect(closedReason).toMatch(/incomplete/);
-      const client = irohClient(running.ticket);
+      await send(bi, Buffer.from([0x11, 0, 1, 100, 1, 2, 3]));
+      const closed = await closedBy(connection, 5000);
+      expect(closed.reason).toMatch(/incomplete/);
       await expect(call(client, 'sum', [7])).resolves.toBe(7);
-      await client.close();
     } finally {
-      await endpoint.close();
+      await client.close();
+      await raw.close();
       await running.app.close();
     }
   });
 
   it('closes connections that send nothing for idleTimeout; pinging clients stay', async () => {
     const running = await startIrohServer(MathModule, { idleTimeout: 600 });
-    const builder = iroh.Endpoint.builder();
-    iroh.presetMinimal(builder);
-    builder.bindAddr('127.0.0.1:0');
-    const endpoint = await builder.bind();
+    const raw = await RawPeer.bind();
     const client = irohClient(running.ticket, { keepAliveInterval: 150 });
     try {
       await expect(call(client, 'sum', [1])).resolves.toBe(1);
-      const addr = iroh.EndpointTicket.fromString(running.ticket).endpointAddr();
-      const connection = await endpoint.connect(addr, Array.from(Buffer.from('nestjs-iroh/1')));
-      let closedReason = '';
-      connection.closed().then(r => (closedReason = r));
+      const connection = await raw.connect(running.ticket);
       const bi = await connection.openBi();
       // One PING, then silence.
-      await bi.send.writeAll([0x17, 0, 1, 0]);
+      await send(bi, Buffer.from([0x17, 0, 1, 0]));
       const started = Date.now();
-      await eventually(() => closedReason !== '', 5000, 'server closing the idle connection');
-      expect(closedReason).toMatch(/idle/);
+      const closed = await closedBy(connection, 5000);
+      expect(closed.reason).toMatch(/idle/);
       expect(Date.now() - started).toBeGreaterThanOrEqual(400);
       // The pinging client was idle as long, and is still served on the same connection.
       const before = (client as any).active.connection;
@@ -143,7 +131,7 @@ describe('limits', () => {
       expect((client as any).active.connection).toBe(before);
     } finally {
       await client.close();
-      await endpoint.close();
+      await raw.close();
       await running.app.close();
     }
   });

@@ -1,7 +1,8 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
+import { killProcess } from '../support/processes';
 
 /**
  * Packs the package, installs it into a fresh folder next to the Nest version under test,
@@ -36,7 +37,7 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     const peers = ['common', 'core', 'microservices'].map(p => `@nestjs/${p}@^${nestMajor}`);
     execFileSync(
       npm,
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball), ...peers, 'rxjs@^7', 'reflect-metadata'],
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball), ...peers, 'rxjs@^7', 'reflect-metadata', '@types/node@^20'],
       { cwd: dir, stdio: 'pipe', timeout: 180_000 },
     );
     for (const file of readdirSync(fixtures)) copyFileSync(join(fixtures, file), join(dir, file));
@@ -55,7 +56,7 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
       // The client's `stop` event ends the server process.
       await expect(exitCode(server, 10_000)).resolves.toBe(0);
     } finally {
-      server.kill('SIGKILL');
+      await killProcess(server);
     }
   });
 
@@ -66,10 +67,39 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('type-checks under strict, including customClass in ClientsModule.register', () => {
-    const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
+  it('type-checks under strict without skipLibCheck, with no gRPC package installed', () => {
+    expect(existsSync(join(dir, 'node_modules/@grpc'))).toBe(false);
+    expect(readFileSync(join(dir, 'node_modules/nestjs-iroh/dist/index.d.ts'), 'utf8')).not.toMatch(/grpc/i);
+    typeCheck('tsconfig.json');
   });
+
+  it('serves the gRPC plug-in from nestjs-iroh/grpc once the gRPC packages are installed', () => {
+    execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '@grpc/grpc-js@^1.10', '@grpc/proto-loader@^0.8'], {
+      cwd: dir,
+      stdio: 'pipe',
+      timeout: 180_000,
+    });
+    // By its typesVersions (node10 resolution, CommonJS), and by its exports from an ES module
+    // (nodenext: Nest 12 is ES modules only).
+    typeCheck('tsconfig.grpc.json');
+    copyFileSync(join(dir, 'consumer-grpc.ts'), join(dir, 'consumer-grpc.mts'));
+    typeCheck('tsconfig.grpc-nodenext.json');
+    const loaded = execFileSync(
+      process.execPath,
+      ['-e', "const g = require('nestjs-iroh/grpc'); console.log(typeof g.IrohGrpcServer, typeof g.ClientGrpcIroh, 'IrohGrpcServer' in require('nestjs-iroh'))"],
+      { cwd: dir, timeout: 30_000 },
+    );
+    expect(loaded.toString().trim()).toBe('function function false');
+  });
+
+  function typeCheck(project: string): void {
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    try {
+      execFileSync(process.execPath, [tsc, '-p', join(dir, project)], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
+    } catch (err) {
+      throw new Error(`tsc -p ${project} failed:\n${(err as { stdout?: Buffer }).stdout?.toString() ?? String(err)}`, { cause: err });
+    }
+  }
 });
 
 function readTicket(child: ChildProcess): Promise<string> {
@@ -86,7 +116,10 @@ function readTicket(child: ChildProcess): Promise<string> {
         resolveTicket(match[1]);
       }
     });
-    child.on('exit', code => reject(new Error(`server exited with ${code}: ${err}`)));
+    child.on('exit', code => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${err}`));
+    });
   });
 }
 

@@ -151,7 +151,7 @@ describe('connections that survive', () => {
       const result = await settle(client.send('ticks', { tag: 'rx-timeout', every: 1000 }).pipe(timeout(150)));
       expect(result.error).toBeInstanceOf(TimeoutError);
       await eventually(() => observed.finalized.includes('rx-timeout'), 2000, 'handler finalized after timeout');
-      expect((running.server as any).inflightRequests).toBe(0);
+      expect(running.server.inflightRequests).toBe(0);
       await expect(firstValueFrom(client.send('range', 3).pipe(toArray()))).resolves.toEqual([0, 1, 2]);
     } finally {
       await client.close();

@@ -2,6 +2,7 @@
  * ClientIroh behaves as Nest's ClientTCP where it is easy to differ: a Promise-returning
  * deserializer, and an awaited emit() right before close().
  */
+import { randomBytes } from 'crypto';
 import { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientTCP, Transport } from '@nestjs/microservices';
@@ -53,7 +54,7 @@ describe('parity with ClientTCP', () => {
   });
 
   it('an awaited emit() right before close() reaches the server (as over TCP), every time', async () => {
-    const big = require('crypto').randomBytes(768 * 1024).toString('base64'); // 1 MiB, incompressible
+    const big = randomBytes(768 * 1024).toString('base64'); // 1 MiB, incompressible
     const rounds = 5;
     for (let i = 0; i < rounds; i++) {
       // TCP

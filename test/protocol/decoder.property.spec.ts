@@ -216,7 +216,7 @@ function onlyProtocolErrors<T>(fn: () => T): T | ProtocolError {
     return fn();
   } catch (err) {
     if (!(err instanceof ProtocolError)) {
-      throw new Error(`threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message ?? String(err)}`);
+      throw new Error(`threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
     expect(Object.values(ErrorCode)).toContain(err.code);
     return err;

@@ -326,7 +326,7 @@ async function main(): Promise<number> {
       if (stopping) return;
       const kind = kinds[index++ % kinds.length];
       const begun = Date.now();
-      const current = server!;
+      const current = server;
       if (kind === 'in-process') {
         current.send('restart');
         const answer = JSON.parse(await current.waitFor(l => l.startsWith('{"restarted"'), 30_000, 'restart'));

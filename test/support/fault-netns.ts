@@ -140,7 +140,7 @@ export function createTopology(): Topology {
     }
   } catch (err) {
     destroy();
-    throw new Error(`setting up network namespaces failed: ${errorText(err)}`);
+    throw new Error(`setting up network namespaces failed: ${errorText(err)}`, { cause: err });
   }
   return { ...names, destroy };
 }
@@ -247,7 +247,7 @@ export class LineProcess {
  * as its address: a client given it reaches the server through the relay and nothing else.
  */
 export function ticketVia(serverTicket: string, via: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only where the namespaces exist
   const iroh = require('@number0/iroh/index.js');
   const id = iroh.EndpointTicket.fromString(serverTicket).endpointAddr().id().toString();
   const addr = new iroh.EndpointAddr(iroh.EndpointId.fromString(id), null, [via]);

@@ -1,32 +1,17 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Server } from '@nestjs/microservices';
-import { ReplyMessage, RequestBody } from '../../protocol';
-import { GrpcCallHeader, readGrpcCallHeader } from '../grpc-wire';
-import type { InflightRequest, RequestUpload } from '../../server/server-channel';
+import { RequestBody } from '../../protocol';
+import type { NestServer } from '../../server/nest-compat';
+import type { DispatchChannel } from '../../server/nest-dispatcher';
+import type { RequestUpload, ServerRequest } from '../../server/server-request';
 import { metadataFromWire } from '../grpc-metadata';
 import { GrpcProtoOptions, hasProtoDefinition, packageNames } from '../grpc-proto-options';
 import { GrpcStatus, GrpcStatusObject } from '../grpc-status';
+import { GrpcCallHeader, readGrpcCallHeader } from '../grpc-wire';
 import { JSON_MESSAGES, protobufMessages } from '../message-codec';
 import { ProtoServices } from '../proto-services';
 import { GrpcCallInfo } from './grpc-server-call';
 import { GrpcHandler, GrpcRoutes } from './grpc-routes';
 import { ServedGrpcCall, statusValue } from './served-grpc-call';
-
-/** What the gRPC calls of a server need from it. */
-export interface GrpcServerHost {
-  readonly server: Server;
-  readonly logger: LoggerService;
-  readonly maxMessageSize: number;
-  /** Writes one reply of request `id` on `channel`, in the compact layout. */
-  reply(channel: GrpcChannel, id: number, request: InflightRequest, message: ReplyMessage): void;
-}
-
-/** The part of a server channel a gRPC call uses. */
-export interface GrpcChannel {
-  readonly remoteEndpointId: string;
-  /** Counts a message that could not be decoded against the peer's budget of bad messages. */
-  recordBadMessage(): void;
-}
 
 /** Takes the request stream of a call that is refused: what the client still sends is dropped. */
 const DROPPED_UPLOAD: RequestUpload = { onValue: () => undefined, onEnd: () => undefined };
@@ -40,10 +25,10 @@ export class GrpcServerCalls {
   private routes: GrpcRoutes | null = null;
 
   constructor(
-    private readonly host: GrpcServerHost,
+    private readonly server: NestServer,
+    private readonly logger: LoggerService,
+    private readonly maxMessageSize: number,
     private readonly options: GrpcProtoOptions,
-    /** Whether the server serves gRPC handlers at all (it has taken gRPC's transport id). */
-    readonly enabled: boolean,
   ) {}
 
   /**
@@ -51,20 +36,16 @@ export class GrpcServerCalls {
    * Throws when the `.proto` cannot be loaded.
    */
   prepare(): void {
-    if (!this.enabled) return;
     const proto = hasProtoDefinition(this.options) ? ProtoServices.load(this.options) : null;
-    const handlers = this.host.server.getHandlers() as unknown as Map<string, GrpcHandler>;
+    const handlers = this.server.getHandlers() as unknown as Map<string, GrpcHandler>;
     this.routes = new GrpcRoutes(handlers, proto, packageNames(this.options));
     if (this.routes.handlerCount === 0) {
-      this.host.logger.warn?.('gRPC is configured but no @GrpcMethod, @GrpcStreamMethod or @GrpcStreamCall handler was found');
+      this.logger.warn?.('gRPC is configured but no @GrpcMethod, @GrpcStreamMethod or @GrpcStreamCall handler was found');
     }
   }
 
-  /**
-   * Handles a request whose pattern is a method path. A server that does not serve gRPC
-   * answers as it answers any pattern without a handler (`noHandler`).
-   */
-  dispatch(channel: GrpcChannel, id: number, body: RequestBody, request: InflightRequest, noHandler: ReplyMessage): void {
+  /** Handles a request whose pattern is a method path. */
+  dispatch(request: ServerRequest, body: RequestBody, channel: DispatchChannel): void {
     let header: GrpcCallHeader | null;
     try {
       header = readGrpcCallHeader(body.metadata);
@@ -73,16 +54,12 @@ export class GrpcServerCalls {
     }
     // The client may already be sending the request stream: take it before anything can fail.
     if (header?.requestStream) request.upload = DROPPED_UPLOAD;
-    const refuse = (status: GrpcStatusObject) =>
-      this.host.reply(channel, id, request, { err: statusValue(status), isDisposed: true });
+    const refuse = (status: GrpcStatusObject) => request.reply({ err: statusValue(status), isDisposed: true }, false);
     const refuseMalformed = (status: GrpcStatusObject) => {
       refuse(status);
       channel.recordBadMessage();
     };
-    if (!this.enabled || !this.routes) {
-      this.host.reply(channel, id, request, noHandler);
-      return;
-    }
+    if (!this.routes) return refuse(internal('The gRPC server is not listening'));
     if (!header) return refuseMalformed(internal('The gRPC call header is malformed'));
     const resolution = this.routes.resolve(body.pattern, header.requestStream === true);
     if ('status' in resolution) return refuse(resolution.status);
@@ -111,13 +88,12 @@ export class GrpcServerCalls {
       }
     }
     const callHost = {
-      server: this.host.server,
-      logger: this.host.logger,
-      maxMessageSize: this.host.maxMessageSize,
-      reply: (replyId: number, replyRequest: InflightRequest, reply: ReplyMessage) => this.host.reply(channel, replyId, replyRequest, reply),
+      server: this.server,
+      logger: this.logger,
+      maxMessageSize: this.maxMessageSize,
       recordBadMessage: () => channel.recordBadMessage(),
     };
-    new ServedGrpcCall(callHost, id, request, route, codec, info).start(message);
+    new ServedGrpcCall(callHost, request, route, codec, info).start(message);
   }
 }
 

@@ -1,24 +1,22 @@
 import type { LoggerService } from '@nestjs/common';
-import { GrpcMethodStreamingType, Server } from '@nestjs/microservices';
+import { GrpcMethodStreamingType } from '@nestjs/microservices';
 import { Observable, Subscription, defaultIfEmpty, finalize, lastValueFrom, take, takeLast } from 'rxjs';
-import { ErrorCode, Frame, ProtocolError, ReplyMessage, decodeFrameValue } from '../../protocol';
+import { ErrorCode, Frame, ProtocolError, decodeFrameValue } from '../../protocol';
+import { NestServer, runWithProcessingHooks } from '../../server/nest-compat';
+import type { RequestUpload, ServerRequest } from '../../server/server-request';
 import { GrpcStatusValue } from '../grpc-wire';
-import type { InflightRequest, RequestUpload } from '../../server/server-channel';
 import { metadataToWire } from '../grpc-metadata';
 import { GrpcStatus, GrpcStatusObject, statusOfHandlerError } from '../grpc-status';
 import { GrpcMessageCodec } from '../message-codec';
 import { GrpcCallInfo, GrpcCallSink, IrohGrpcCall, IrohGrpcStreamCall } from './grpc-server-call';
 import { GrpcRoute } from './grpc-routes';
-import { runWithProcessingHooks } from './processing-hooks';
 import { RequestMessages } from './request-messages';
 
 /** What a served call needs from the server. */
 export interface GrpcCallHost {
-  readonly server: Server;
+  readonly server: NestServer;
   readonly logger: LoggerService;
   readonly maxMessageSize: number;
-  /** Writes one reply of the request (compact layout: gRPC calls bypass custom serializers). */
-  reply(id: number, request: InflightRequest, message: ReplyMessage): void;
   /** Counts a request message that could not be decoded against the peer's budget. */
   recordBadMessage(): void;
 }
@@ -41,8 +39,7 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
 
   constructor(
     private readonly host: GrpcCallHost,
-    private readonly id: number,
-    private readonly request: InflightRequest,
+    private readonly request: ServerRequest,
     private readonly route: GrpcRoute,
     private readonly codec: GrpcMessageCodec,
     private readonly info: GrpcCallInfo,
@@ -54,11 +51,11 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
     if (kind !== GrpcMethodStreamingType.NO_STREAMING) this.request.upload = this;
     const call = kind === GrpcMethodStreamingType.PT_STREAMING ? (this.streamCall = new IrohGrpcStreamCall(this.info, this)) : new IrohGrpcCall(message, this.info);
     if (kind === GrpcMethodStreamingType.RX_STREAMING) this.requestMessages = new RequestMessages();
-    this.request.cancel = () => {
+    this.request.onStop(() => {
       call.markCancelled();
       this.requestMessages?.complete();
       this.replies?.unsubscribe();
-    };
+    });
     const hookContext = {
       request: message,
       metadata: this.info.metadata,
@@ -67,7 +64,7 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
       operationId: this.route.rpc,
     };
     runWithProcessingHooks(this.host.server, hookContext, message, async runEndHook => {
-      if (this.request.cancelled) return runEndHook();
+      if (this.request.isStopped) return runEndHook();
       if (call instanceof IrohGrpcStreamCall) return this.runStreamCall(call, runEndHook);
       const input = this.requestMessages ? this.requestMessages.observable : message;
       const output = this.host.server.transformToObservable(await this.route.handler(input, this.info.metadata, call));
@@ -107,16 +104,16 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
 
   write(message: unknown): void {
     const value = this.encode(message);
-    if (value !== FAILED) this.host.reply(this.id, this.request, { response: value });
+    if (value !== FAILED) this.request.reply({ response: value }, false);
   }
 
   respond(message: unknown): void {
     const value = this.encode(message);
-    if (value !== FAILED) this.host.reply(this.id, this.request, { response: value, isDisposed: true });
+    if (value !== FAILED) this.request.reply({ response: value, isDisposed: true }, false);
   }
 
   finish(status: GrpcStatusObject | null): void {
-    this.host.reply(this.id, this.request, status ? { err: statusValue(status), isDisposed: true } : { isDisposed: true });
+    this.request.reply(status ? { err: statusValue(status), isDisposed: true } : { isDisposed: true }, false);
   }
 
   /** Values of the handler's Observable: all of them for a response stream, else one. */
@@ -132,7 +129,7 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
       else if (packet.isDisposed) this.respond(packet.response);
       else this.write(packet.response);
     });
-    if (this.request.cancelled) this.replies.unsubscribe();
+    if (this.request.isStopped) this.replies.unsubscribe();
   }
 
   /** `@GrpcStreamCall`: the handler answers through the call; what it returns only tells when it is done. */
@@ -159,13 +156,7 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
   /** Ends the call with `status` and stops its handler. */
   private fail(status: GrpcStatusObject): void {
     this.finish(status);
-    if (this.request.cancelled) return;
-    this.request.cancelled = true;
-    try {
-      this.request.cancel?.();
-    } catch {
-      // A handler's teardown that throws must not take the stream with it.
-    }
+    this.request.cancel();
   }
 }
 

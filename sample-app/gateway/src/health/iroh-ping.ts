@@ -39,20 +39,25 @@ export async function pingIrohPeer(client: ClientIroh, options: IrohPingOptions 
 /** Resolves on the first value, completion or error reply; rejects on a transport failure or abort. */
 function firstReply(reply$: Observable<unknown>, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(abortReason(signal));
     const subscription = reply$.subscribe({
       next: () => done(),
       complete: () => done(),
       // The server's error replies are plain values; an Error means the transport failed.
       error: err => done(err instanceof Error ? err : undefined),
     });
-    const onAbort = () => done(signal?.reason ?? new Error('ping aborted'));
+    const onAbort = () => done(abortReason(signal));
     signal?.addEventListener('abort', onAbort, { once: true });
     function done(err?: unknown): void {
       signal?.removeEventListener('abort', onAbort);
       subscription?.unsubscribe();
-      if (err) reject(err);
+      if (err) reject(err instanceof Error ? err : new Error('ping failed'));
       else resolve();
     }
   });
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('ping aborted');
 }

@@ -32,6 +32,7 @@ export function ordersTickets(config: GatewayConfig): string[] {
       throw new Error(
         `cannot read the orders service's ticket from ${file} (${(err as NodeJS.ErrnoException).code}): ` +
           'start the service first, or set ORDERS_TICKET',
+        { cause: err },
       );
     }
   });

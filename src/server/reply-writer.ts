@@ -1,0 +1,73 @@
+import type { LoggerService } from '@nestjs/common';
+import type { ConsumerSerializer } from '@nestjs/microservices';
+import {
+  ErrorCode,
+  FrameType,
+  ReplyMessage,
+  encodeEnvelope,
+  encodeReplyMessage,
+  isFinalReply,
+  messageSize,
+  messageTooLargeMessage,
+  replyFrameType,
+} from '../protocol';
+import type { ServerChannel } from './server-channel';
+import type { ServerRequest } from './server-request';
+
+export interface ReplyWriterOptions {
+  maxMessageSize: number;
+  compressionThreshold: number;
+  maxPendingReplyBytes: number;
+  /** The custom serializer, when the server has one. */
+  serializer: ConsumerSerializer | null;
+  logger: LoggerService;
+}
+
+/**
+ * Turns reply messages into frames: encodes them (through the custom serializer, if any),
+ * and enforces the limits on what is sent — the message size, and the bytes a slow client
+ * may leave queued — failing the request rather than breaking either.
+ */
+export class ReplyWriter {
+  constructor(private readonly options: ReplyWriterOptions) {}
+
+  /** Writes one reply of `request`; `serialize` false bypasses the custom serializer (gRPC calls). */
+  write(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
+    const { serializer, compressionThreshold, maxMessageSize, maxPendingReplyBytes } = this.options;
+    const type = replyFrameType(message);
+    let payload;
+    try {
+      payload =
+        serialize && serializer
+          ? encodeEnvelope(serializer.serialize({ ...message, id: String(request.id) }), compressionThreshold)
+          : encodeReplyMessage(message, compressionThreshold);
+    } catch (err) {
+      this.fail(request, ErrorCode.INTERNAL_ERROR, `Reply could not be serialized: ${errorMessage(err)}`);
+      return;
+    }
+    const size = messageSize(payload);
+    if (size > maxMessageSize) {
+      this.fail(request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(size, maxMessageSize)}`);
+      return;
+    }
+    if (type === FrameType.DATA && channel.pendingBytes + payload.bytes.length > maxPendingReplyBytes) {
+      this.fail(
+        request,
+        ErrorCode.LIMIT_EXCEEDED,
+        `Streamed reply dropped: the client does not read fast enough (maxPendingReplyBytes ${maxPendingReplyBytes})`,
+      );
+      return;
+    }
+    channel.write(type, request.id, payload.bytes, payload.flags);
+    if (isFinalReply(type)) request.finished();
+  }
+
+  private fail(request: ServerRequest, code: ErrorCode, message: string): void {
+    this.options.logger.error(`Request ${request.id} from ${request.remoteEndpointId}: ${message}`);
+    request.fail(code, message);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,328 @@
+import type { LoggerService } from '@nestjs/common';
+import type { ConsumerSerializer } from '@nestjs/microservices';
+import { EventEmitter } from 'events';
+import iroh = require('../iroh/binding');
+import {
+  IrohError,
+  alpnBytes,
+  bindEndpoint,
+  closeConnection,
+  closeEndpoint,
+  releaseNativeHandles,
+  releasesPortOnClose,
+  settledWithin,
+  ticketOf,
+} from '../iroh';
+import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
+import { IrohServerOptions } from '../interfaces/iroh-options.interface';
+import { resolveProtocolOptions } from '../interfaces/protocol-options';
+import {
+  DecodedRequest,
+  ErrorCode,
+  Feature,
+  Frame,
+  FrameType,
+  ProtocolError,
+  ReplyMessage,
+  decodeRequestMessage,
+} from '../protocol';
+import { AcceptHost, acceptConnections } from './accept-loop';
+import { Admission } from './admission';
+import { ConnectionRegistry, PeerConnection } from './connection-registry';
+import type { RequestDispatcher } from './nest-dispatcher';
+import { peerAuthorizer } from './peer-authorization';
+import { ReplyWriter, errorMessage } from './reply-writer';
+import { ServerChannel, ServerChannelHost } from './server-channel';
+import { ServerLimits, resolveServerLimits } from './server-limits';
+import type { ServerRequest } from './server-request';
+import { startStallSweep } from './stall-sweep';
+
+/** What the core needs from the Nest server it serves. */
+export interface ServerCoreHost {
+  readonly logger: LoggerService;
+  readonly dispatcher: RequestDispatcher;
+  /** The custom serializer, when the server has one. */
+  readonly serializer: ConsumerSerializer | null;
+  setStatus(status: IrohStatus): void;
+}
+
+/** What this server announces in its HELLO. */
+const SERVER_FEATURES = Feature.DEADLINE | Feature.DRAIN;
+
+/** How long a shutdown waits for a client to receive what was written to it. */
+const DELIVERY_TIMEOUT = 2000;
+
+/**
+ * The transport behind an iroh server, whichever Nest server class fronts it: binds the
+ * endpoint, accepts connections and streams, admits requests and hands them to the
+ * dispatcher, writes replies, and shuts down in order (GOAWAY, drain, close, port release).
+ */
+export class ServerCore implements ServerChannelHost, AcceptHost {
+  readonly maxMessageSize: number;
+  readonly limits: ServerLimits;
+  readonly registry = new ConnectionRegistry();
+  readonly features = SERVER_FEATURES;
+  closing = false;
+  private readonly admission: Admission;
+  private readonly replies: ReplyWriter;
+  private readonly isAllowedPeer: (endpointId: string) => Promise<boolean>;
+  private readonly alpn: number[];
+  private readonly emitter = new EventEmitter();
+  private endpoint: iroh.Endpoint | null = null;
+  private stopSweep: (() => void) | null = null;
+  private shutdown: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: IrohServerOptions,
+    private readonly host: ServerCoreHost,
+  ) {
+    const protocol = resolveProtocolOptions(options);
+    this.maxMessageSize = protocol.maxMessageSize;
+    this.limits = resolveServerLimits(options);
+    this.alpn = alpnBytes(options.alpn);
+    this.isAllowedPeer = peerAuthorizer(options.allowPeers);
+    this.admission = new Admission(this.limits);
+    this.replies = new ReplyWriter({
+      maxMessageSize: this.maxMessageSize,
+      compressionThreshold: protocol.compressionThreshold,
+      maxPendingReplyBytes: this.limits.maxPendingReplyBytes,
+      serializer: host.serializer,
+      logger: host.logger,
+    });
+    // An 'error' event without listeners would throw.
+    this.emitter.on(IrohEventsMap.ERROR, () => undefined);
+  }
+
+  get logger(): LoggerService {
+    return this.host.logger;
+  }
+
+  /** This server's endpoint id (hex public key). Available once listening. */
+  get endpointId(): string {
+    return this.requireEndpoint().id().toString();
+  }
+
+  /** An endpoint ticket with this server's id, direct addresses and relay. Available once listening. */
+  get ticket(): string {
+    return ticketOf(this.requireEndpoint());
+  }
+
+  /** Endpoint ids of the peers connected now. */
+  get connectedPeers(): string[] {
+    return this.registry.endpointIds;
+  }
+
+  /** The connections served now. */
+  get connections(): IrohConnectionInfo[] {
+    return this.registry.info;
+  }
+
+  /** Requests in flight on all connections. */
+  get inflightRequests(): number {
+    return this.admission.inflight;
+  }
+
+  unwrap<T = iroh.Endpoint>(): T {
+    return this.requireEndpoint() as T;
+  }
+
+  on(event: keyof IrohEvents, callback: (...args: any[]) => void): void {
+    this.emitter.on(event, callback);
+  }
+
+  /** Binds the endpoint and starts accepting; throws when it cannot. */
+  async listen(): Promise<void> {
+    this.closing = false;
+    this.shutdown = null;
+    this.admission.reopen();
+    this.host.setStatus(IrohStatus.CONNECTING);
+    let endpoint: iroh.Endpoint;
+    try {
+      this.host.dispatcher.prepare?.();
+      endpoint = await bindEndpoint(this.options, this.alpn);
+    } catch (err) {
+      this.host.setStatus(IrohStatus.DISCONNECTED);
+      throw err;
+    }
+    if (this.closing) {
+      // close() ran while binding: give the endpoint back at once.
+      this.endpoint = endpoint;
+      await this.closeEndpoint();
+      this.host.setStatus(IrohStatus.DISCONNECTED);
+      throw new IrohError('IrohServer was closed while it was starting to listen');
+    }
+    this.endpoint = endpoint;
+    this.stopSweep = startStallSweep(this.registry, this.limits, this.host.logger);
+    this.host.setStatus(IrohStatus.CONNECTED);
+    this.emitter.emit(IrohEventsMap.LISTENING);
+    void acceptConnections(endpoint, this);
+  }
+
+  /**
+   * Graceful shutdown: clients that understand it get GOAWAY first and send nothing new;
+   * requests arriving meanwhile are refused with GOING_AWAY; requests in flight may finish
+   * for up to `drainTimeout`; then every connection is closed with a reason and the UDP port
+   * is released. Concurrent calls share one shutdown.
+   */
+  close(): Promise<void> {
+    if (!this.shutdown) this.shutdown = this.shutDown();
+    return this.shutdown;
+  }
+
+  private async shutDown(): Promise<void> {
+    // The waits below use unref'd timers (they must not keep a process alive on their own),
+    // so the shutdown holds the process until it has settled: `await app.close()` returns.
+    const hold = setInterval(() => undefined, 60_000);
+    // Every step that touches connections or the endpoint is a function of its own: a
+    // suspended async function keeps its locals alive, and a connection or endpoint still
+    // referenced here would keep the UDP port from being released below.
+    try {
+      this.closing = true;
+      this.stopSweep?.();
+      this.stopSweep = null;
+      this.admission.startDraining();
+      this.announceDrain();
+      await this.drain();
+      await this.closeConnections();
+      const sockets = await this.closeEndpoint();
+      if (!sockets) return;
+      if (releasesPortOnClose(this.options) && !(await releaseNativeHandles(sockets))) {
+        this.host.logger.warn?.(`The UDP port(s) ${sockets.join(', ')} were not released yet; they will be when collected`);
+      }
+      this.host.setStatus(IrohStatus.DISCONNECTED);
+      this.emitter.emit(IrohEventsMap.CLOSE);
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  /** GOAWAY to the clients that announced DRAIN: they send nothing new while requests finish. */
+  private announceDrain(): void {
+    for (const { channel } of this.registry.channels()) {
+      if (channel.supports(Feature.DRAIN)) channel.announceGoAway('server shutting down');
+    }
+  }
+
+  /** Waits until no request is in flight, or `drainTimeout` has passed. */
+  private async drain(): Promise<void> {
+    if (this.admission.inflight === 0) return;
+    await settledWithin(this.admission.whenIdle(), this.limits.drainTimeout);
+    if (this.admission.inflight > 0) {
+      this.host.logger.warn?.(
+        `Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`,
+      );
+    }
+  }
+
+  private async closeConnections(): Promise<void> {
+    const peers = this.registry.takeAll();
+    for (const peer of peers) {
+      for (const channel of peer.channels) channel.goAway(ErrorCode.GOING_AWAY, 'server shutting down');
+    }
+    await Promise.all(
+      peers.map(async peer => {
+        // Replies finished during the drain must reach the client before the connection
+        // closes; a client that does not read would keep this waiting: bounded.
+        await Promise.all([...peer.channels].map(channel => channel.delivered(DELIVERY_TIMEOUT)));
+        peer.channels.clear();
+        closeConnection(peer.connection, ErrorCode.GOING_AWAY, 'server shutting down');
+      }),
+    );
+  }
+
+  private closeEndpoint(): Promise<string[] | null> {
+    return closeEndpoint(
+      () => {
+        const endpoint = this.endpoint;
+        this.endpoint = null;
+        return endpoint;
+      },
+      message => this.host.logger.warn?.(message),
+    );
+  }
+
+  private requireEndpoint(): iroh.Endpoint {
+    if (!this.endpoint) {
+      throw new IrohError('IrohServer is not listening: call app.listen() (or startAllMicroservices()) first');
+    }
+    return this.endpoint;
+  }
+
+  // ---------------------------------------------------------------- AcceptHost
+
+  isAllowed(endpointId: string): Promise<boolean> {
+    return this.isAllowedPeer(endpointId);
+  }
+
+  openChannel(bi: iroh.BiStream, peer: PeerConnection): ServerChannel {
+    return new ServerChannel(bi, peer.connection, peer.remoteEndpointId, this).start();
+  }
+
+  peerConnected(peer: PeerConnection): void {
+    this.emitter.emit(IrohEventsMap.PEER_CONNECT, peer.remoteEndpointId);
+  }
+
+  peerClosed(peer: PeerConnection, reason: string): void {
+    if (!this.registry.remove(peer)) return;
+    for (const channel of peer.channels) channel.close();
+    peer.channels.clear();
+    this.emitter.emit(IrohEventsMap.PEER_DISCONNECT, peer.remoteEndpointId, reason);
+  }
+
+  // ---------------------------------------------------------------- ServerChannelHost
+
+  onRequest(channel: ServerChannel, frame: Frame): void {
+    if (channel.isInvalidRequestId(frame.id)) {
+      channel.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `request id ${frame.id} is invalid or in use`));
+      return;
+    }
+    const refusal = this.admission.check(channel);
+    if (refusal) {
+      channel.refuseRequest(frame.id, refusal.code, refusal.message);
+      return;
+    }
+    const decoded = this.decode(channel, frame);
+    if (!decoded) return;
+    const request = channel.beginRequest(frame.id, decoded.timeoutMs);
+    this.host.dispatcher.dispatchRequest(request, decoded, channel);
+  }
+
+  onEvent(channel: ServerChannel, frame: Frame): void {
+    if (this.closing) {
+      this.host.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: server is shutting down`);
+      return;
+    }
+    const decoded = this.decode(channel, frame);
+    if (decoded) this.host.dispatcher.dispatchEvent(decoded, channel);
+  }
+
+  writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
+    this.replies.write(channel, request, message, serialize);
+  }
+
+  requestStarted(channel: ServerChannel): void {
+    this.admission.started(channel.remoteEndpointId);
+  }
+
+  requestEnded(channel: ServerChannel): void {
+    this.admission.ended(channel.remoteEndpointId);
+  }
+
+  onChannelClosed(channel: ServerChannel): void {
+    this.registry.forgetChannel(channel);
+  }
+
+  /** Decodes a REQUEST or EVENT frame; on failure answers or logs, and returns null. */
+  private decode(channel: ServerChannel, frame: Frame): DecodedRequest | null {
+    try {
+      return decodeRequestMessage(frame, this.maxMessageSize);
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : ErrorCode.MALFORMED_PAYLOAD;
+      const message = `Malformed ${frame.type === FrameType.EVENT ? 'event' : 'request'}: ${errorMessage(err)}`;
+      this.host.logger.warn?.(`${message} (from ${channel.remoteEndpointId})`);
+      if (frame.type === FrameType.REQUEST) channel.refuseRequest(frame.id, code, message);
+      channel.recordBadMessage();
+      return null;
+    }
+  }
+}
