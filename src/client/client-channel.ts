@@ -241,9 +241,7 @@ export class ClientChannel implements RequestCarrier {
       case FrameType.GOAWAY:
         return this.onGoAway(frame);
       default:
-        this.fail(
-          protocolFailure(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unexpected frame type ${frame.type} from server`)),
-        );
+        this.fail(protocolFailure(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unexpected frame type ${frame.type} from server`)));
     }
   }
 

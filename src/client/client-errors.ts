@@ -55,7 +55,7 @@ export function protocolFailure(error: ProtocolError): IrohClientError {
  * before running it (its value is `{ "status": "error", "code": "GOING_AWAY", … }`).
  */
 export function isGoingAwayRefusal(frame: Frame): boolean {
-  if (frame.flags !== FrameFlag.NONE || frame.payload.length > 256 || !frame.payload.includes('GOING_AWAY')) return false;
+  if (frame.flags !== (FrameFlag.NONE as number) || frame.payload.length > 256 || !frame.payload.includes('GOING_AWAY')) return false;
   try {
     const value = JSON.parse(frame.payload.toString('utf8')) as { status?: unknown; code?: unknown } | null;
     return value?.status === 'error' && value.code === 'GOING_AWAY';

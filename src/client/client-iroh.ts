@@ -209,7 +209,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
-    const raw = frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
+    const raw =
+      frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
     const deserialized = this.deserializer.deserialize(raw) as ReplyMessage | Promise<ReplyMessage>;
     // The frame type, not the payload, says whether the request is over.
     const withEnd = (message: ReplyMessage): ReplyMessage => ({
@@ -229,10 +230,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
         ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
         : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
     } catch (err) {
-      throw new IrohClientError(
-        IrohClientErrorCode.SERIALIZATION_FAILED,
-        `Message could not be serialized: ${(err as Error).message}`,
-      );
+      throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }
     const size = messageSize(payload);
     if (size > this.maxMessageSize) {

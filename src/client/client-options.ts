@@ -41,12 +41,13 @@ export function resolveClientOptions(options: ClientIrohOptions): ClientSettings
 function peerTargets(options: ClientIrohOptions): string[] {
   const usage = 'ClientIroh needs options.peer (one server) or options.peers (several): endpoint tickets or endpoint ids';
   if (!options || typeof options !== 'object') throw new IrohError(usage);
-  const { peer, peers } = options;
+  const peer: unknown = options.peer;
+  const peers: unknown = options.peers;
   if (peer !== undefined && typeof peer !== 'string') throw new IrohError(`${usage}; peer is not a string`);
   if (peers !== undefined && (!Array.isArray(peers) || peers.some(p => typeof p !== 'string'))) {
     throw new IrohError(`${usage}; peers is not a list of strings`);
   }
-  const all = [...(peer !== undefined ? [peer] : []), ...(peers ?? [])];
+  const all: string[] = [...(peer !== undefined ? [peer] : []), ...((peers as string[] | undefined) ?? [])];
   if (all.length === 0) throw new IrohError(usage);
   return [...new Set(all)];
 }

@@ -26,10 +26,10 @@ export interface ReplyDecoding {
 interface Waiter {
   /** When it started waiting: attempts that failed before it do not fail it. */
   queuedAt: number;
-  accepts(peer: PeerConnection): boolean;
+  accepts: (peer: PeerConnection) => boolean;
   /** A peer it accepts is ready: true once served. */
-  serve(peer: PeerConnection): boolean;
-  fail(error: Error): void;
+  serve: (peer: PeerConnection) => boolean;
+  fail: (error: Error) => void;
   request?: ClientRequest;
 }
 

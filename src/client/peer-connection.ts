@@ -268,7 +268,7 @@ export class PeerConnection implements ClientChannelHost {
     this.host.onPeerChanged(this, null);
     let transport: Transport;
     try {
-      if (this.configError || !this.addr) throw this.configError;
+      if (!this.addr) throw this.configError ?? new Error(`peer ${this.target} could not be read`);
       transport = await this.connector.attempt(this.addr, this, this.settings);
     } catch (err) {
       if (generation !== this.generation) return;

@@ -9,10 +9,13 @@ export class PongWaiters {
   /** Resolves with the PONG's payload, or fails after `timeoutMs` (TIMEOUT) or with the stream. */
   wait(id: number, timeoutMs: number, what: string): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new IrohClientError(IrohClientErrorCode.TIMEOUT, `No ${what} within ${Math.round(timeoutMs)} ms`));
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          this.waiting.delete(id);
+          reject(new IrohClientError(IrohClientErrorCode.TIMEOUT, `No ${what} within ${Math.round(timeoutMs)} ms`));
+        },
+        Math.max(0, timeoutMs),
+      );
       this.waiting.set(id, (error, payload) => {
         clearTimeout(timer);
         if (error) reject(error);

@@ -183,7 +183,9 @@ describe('ClientChannel', () => {
     await settleIo();
     stream.push(FrameType.ERROR, stream.frames(FrameType.REQUEST)[0].id, goingAway);
     await settleIo();
-    expect(refused.replies).toEqual([{ err: { status: 'error', code: 'GOING_AWAY', message: 'Server is shutting down' }, isDisposed: true }]);
+    expect(refused.replies).toEqual([
+      { err: { status: 'error', code: 'GOING_AWAY', message: 'Server is shutting down' }, isDisposed: true },
+    ]);
   });
 
   it('a GOAWAY from a server with DRAIN: nothing new is written, replies in flight still come, then it is drained', async () => {
@@ -236,7 +238,7 @@ describe('ClientChannel', () => {
     expect(stream.frames(FrameType.PING).length).toBeGreaterThan(1);
   });
 
-  it('answers the server\'s PINGs and measures ping() round trips', async () => {
+  it("answers the server's PINGs and measures ping() round trips", async () => {
     const { stream, channel } = await ready(0);
     stream.push(FrameType.PING, 42);
     const rtt = channel.ping(1000);

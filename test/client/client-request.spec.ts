@@ -1,6 +1,14 @@
 import { ClientRequest, RequestCarrier, RequestRouter, RequestState } from '../../src/client/client-request';
 import { IrohClientError } from '../../src/client/client-errors';
-import { EncodedPayload, Feature, FrameFlag, FrameType, ReplyMessage, decodeRequestMessage, encodeRequestMessage } from '../../src/protocol';
+import {
+  EncodedPayload,
+  Feature,
+  FrameFlag,
+  FrameType,
+  ReplyMessage,
+  decodeRequestMessage,
+  encodeRequestMessage,
+} from '../../src/protocol';
 
 const payload = (): EncodedPayload => encodeRequestMessage('sum', [1, 2], undefined, 0);
 const message = (n: number): EncodedPayload => ({ bytes: Buffer.from([n]), flags: FrameFlag.BINARY });
@@ -52,7 +60,10 @@ describe('ClientRequest', () => {
     expect(router.dequeued).toEqual([request]);
     expect(replies).toHaveLength(1);
     expect(replies[0].err).toBeInstanceOf(IrohClientError);
-    expect(replies[0].err).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/No reply within \d+ ms \(no server was ready in time\)/) });
+    expect(replies[0].err).toMatchObject({
+      code: 'TIMEOUT',
+      message: expect.stringMatching(/No reply within \d+ ms \(no server was ready in time\)/),
+    });
     expect(request.state).toBe(RequestState.FINISHED);
   });
 
@@ -95,7 +106,10 @@ describe('ClientRequest', () => {
     const left = deadline - Date.now();
     const withDeadline = request.payloadFor(Feature.DEADLINE)!;
     expect(withDeadline.flags & FrameFlag.DEADLINE).toBe(FrameFlag.DEADLINE);
-    const decoded = decodeRequestMessage({ type: FrameType.REQUEST, flags: withDeadline.flags, id: 1, payload: withDeadline.bytes }, 1 << 20);
+    const decoded = decodeRequestMessage(
+      { type: FrameType.REQUEST, flags: withDeadline.flags, id: 1, payload: withDeadline.bytes },
+      1 << 20,
+    );
     expect(decoded.timeoutMs).toBeLessThanOrEqual(950);
     expect(Math.abs(decoded.timeoutMs! - left)).toBeLessThanOrEqual(2);
     expect(decoded).toMatchObject({ envelope: false, body: { pattern: 'sum' } });

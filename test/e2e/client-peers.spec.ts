@@ -106,7 +106,9 @@ describe('a client with several peers', () => {
       constructor(@Inject('MATH') readonly client: ClientProxy) {}
     }
     @Module({
-      imports: [ClientsModule.register([{ name: 'MATH', customClass: ClientIroh, options: { ...LOOPBACK, peers: servers.map(s => s.ticket) } }])],
+      imports: [
+        ClientsModule.register([{ name: 'MATH', customClass: ClientIroh, options: { ...LOOPBACK, peers: servers.map(s => s.ticket) } }]),
+      ],
       providers: [Caller],
     })
     class CallerModule {}
@@ -154,4 +156,3 @@ describe('ClientGrpcIroh with several peers', () => {
     }
   });
 });
-

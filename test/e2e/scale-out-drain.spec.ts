@@ -51,10 +51,15 @@ describe('draining servers', () => {
     clients.push(client);
     expect((await client.pingAll()).map(p => p.error)).toEqual([null, null]);
     const events: Array<{ at: number; what: string }> = [];
-    client.on('peer:disconnect', (id, reason) => events.push({ at: Date.now(), what: `disconnect ${id === client.peerIds[0] ? 'a' : 'b'}: ${reason}` }));
+    client.on('peer:disconnect', (id, reason) =>
+      events.push({ at: Date.now(), what: `disconnect ${id === client.peerIds[0] ? 'a' : 'b'}: ${reason}` }),
+    );
 
     const slow = Array.from({ length: 8 }, (_, i) =>
-      firstValueFrom(client.send<{ id: string; instance: string }>('work', { id: `slow-${i}`, ms: 1500 })).then(reply => ({ ...reply, at: Date.now() })),
+      firstValueFrom(client.send<{ id: string; instance: string }>('work', { id: `slow-${i}`, ms: 1500 })).then(reply => ({
+        ...reply,
+        at: Date.now(),
+      })),
     );
     await eventually(() => outputs.lines(/^RAN slow-/).length === 8, 5000, 'all slow requests running');
     const stopping = stopInstance(running.shift()!, 'SIGTERM');
@@ -98,7 +103,9 @@ describe('draining servers', () => {
     }
     const results = await load.stop();
     const failures = results.filter(r => r.error);
-    console.log(`rolling restart, instant handlers: ${results.length} requests, ${failures.length} failed ${JSON.stringify(failures.slice(0, 3))}`);
+    console.log(
+      `rolling restart, instant handlers: ${results.length} requests, ${failures.length} failed ${JSON.stringify(failures.slice(0, 3))}`,
+    );
     expect(failures).toEqual([]);
     const runs = outputs.runs();
     expect([...runs.values()].filter(n => n > 1)).toEqual([]);

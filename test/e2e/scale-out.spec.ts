@@ -187,11 +187,15 @@ describe('scale-out: one client, several servers in their own processes', () => 
       const again = await start(name, envs[name]);
       const endpointId = rolling.peerIds[name === 'a' ? 0 : 1];
       let readyAfter = -1;
-      await eventually(() => {
-        const served = load.results.some(r => r.instance === name && r.sentAt > again.readyAt);
-        if (served && readyAfter < 0) readyAfter = Date.now() - again.readyAt;
-        return served;
-      }, 10_000, `${name} serving again (${endpointId})`);
+      await eventually(
+        () => {
+          const served = load.results.some(r => r.instance === name && r.sentAt > again.readyAt);
+          if (served && readyAfter < 0) readyAfter = Date.now() - again.readyAt;
+          return served;
+        },
+        10_000,
+        `${name} serving again (${endpointId})`,
+      );
       figures.push(`${name}: drained and exited in ${drainMs} ms, serving again ${readyAfter} ms after it was ready`);
       await sleep(1000);
     }

@@ -23,11 +23,11 @@ export class InstanceOutputs {
   add(child: ChildProcess): () => string {
     let out = '';
     const record = (d: Buffer) => {
-      out += d;
+      out += String(d);
       this.chunks.push(String(d));
     };
     child.stdout?.on('data', record);
-    child.stderr?.on('data', d => (out += d));
+    child.stderr?.on('data', (d: Buffer) => (out += String(d)));
     return () => out;
   }
 
@@ -40,7 +40,10 @@ export class InstanceOutputs {
 
   /** Lines matching `pattern` over all instances. */
   lines(pattern: RegExp): string[] {
-    return this.chunks.join('').split('\n').filter(line => pattern.test(line));
+    return this.chunks
+      .join('')
+      .split('\n')
+      .filter(line => pattern.test(line));
   }
 }
 
@@ -132,7 +135,9 @@ export class SteadyLoad {
       const sentAt = Date.now();
       try {
         const reply = await firstValueFrom(
-          this.client.send<{ id: string; instance: string }>('work', { id, ms: this.options.ms }).pipe(timeout(this.options.limitMs ?? 20_000)),
+          this.client
+            .send<{ id: string; instance: string }>('work', { id, ms: this.options.ms })
+            .pipe(timeout(this.options.limitMs ?? 20_000)),
         );
         if (reply.id !== id) throw new Error(`reply for ${reply.id} came to ${id}`);
         this.results.push({ id, instance: reply.instance, sentAt, endedAt: Date.now() });

@@ -113,17 +113,23 @@ async function run(options: DemoOptions): Promise<number> {
           ? `${instances.length > 1 ? 'tickets' : 'ticket'} read from ${instances.map(i => i.ticketFile).join(', ')})`
           : `service at ${tcp![0]}:${tcp![1]})`),
     );
-    const gateway = startApp(label, GATEWAY_MAIN, {
-      TRANSPORT: transport,
-      HOST: '127.0.0.1',
-      PORT: String(options.port === 0 ? 0 : options.port + i),
-      ORDERS_TICKET: '',
-      ORDERS_TICKET_FILE: ticketFiles,
-      IROH_RELAY: 'disabled',
-      IROH_BIND: '127.0.0.1:0',
-      ORDERS_TCP_HOST: tcp?.[0] ?? '',
-      ORDERS_TCP_PORT: tcp?.[1] ?? '',
-    }, options, gateways);
+    const gateway = startApp(
+      label,
+      GATEWAY_MAIN,
+      {
+        TRANSPORT: transport,
+        HOST: '127.0.0.1',
+        PORT: String(options.port === 0 ? 0 : options.port + i),
+        ORDERS_TICKET: '',
+        ORDERS_TICKET_FILE: ticketFiles,
+        IROH_RELAY: 'disabled',
+        IROH_BIND: '127.0.0.1:0',
+        ORDERS_TCP_HOST: tcp?.[0] ?? '',
+        ORDERS_TCP_PORT: tcp?.[1] ?? '',
+      },
+      options,
+      gateways,
+    );
     const [, url] = await gateway.waitFor(/Gateway listening on (http:\/\/\S+?),/, START_TIMEOUT_MS);
     urls.push({ transport, url });
   }

@@ -66,8 +66,7 @@ export async function runScenario(
     method: 'GET',
     path: '/orders',
     status: 200,
-    check: b =>
-      expect(Array.isArray(b) && (!options.oneInstance || b.some((o: any) => o.id === id)), `order ${id} not listed`),
+    check: b => expect(Array.isArray(b) && (!options.oneInstance || b.some((o: any) => o.id === id)), `order ${id} not listed`),
   });
   await run({
     method: 'GET',

@@ -58,7 +58,10 @@ function relayModeOf(value: string | undefined): RelayModeOption {
 
 /** A list separated by commas (a service of several instances: one entry each). */
 function listOf(value: string | undefined): string[] {
-  return (value ?? '').split(',').map(item => item.trim()).filter(item => item.length > 0);
+  return (value ?? '')
+    .split(',')
+    .map(item => item.trim())
+    .filter(item => item.length > 0);
 }
 
 function portOf(value: string, name: string): number {
