@@ -206,9 +206,18 @@ export class PeerConnection implements ClientChannelHost {
     this.host.onPeerChanged(this, `Server going away (${reason})`);
   }
 
+  /**
+   * The last request on a draining stream ended: our side of the stream is finished, which
+   * tells the server nothing more comes on it (whatever crossed its GOAWAY arrived before),
+   * and the connection is closed once that has been delivered.
+   */
   onChannelDrained(channel: ClientChannel): void {
+    const transport = [...this.draining].find(candidate => candidate.channel === channel);
+    if (!transport) return;
+    this.draining.delete(transport);
     channel.close(new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Drained'));
-    this.dropDraining(channel, 'drained');
+    void channel.delivered(1000).then(() => closeConnection(transport.connection, ErrorCode.NO_ERROR, 'drained'));
+    this.host.onPeerChanged(this, null);
   }
 
   private dropDraining(channel: ClientChannel, reason: string): void {
