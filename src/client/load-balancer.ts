@@ -207,15 +207,17 @@ export class LoadBalancer implements PeerHost, RequestRouter {
   }
 
   /**
-   * Fails a waiter once every peer it may use has failed an attempt begun since it started
-   * waiting (gRPC's fail-fast): it does not wait behind the background retries.
+   * Fails a waiter once every peer it may use has failed an attempt made for it — one that
+   * failed after the waiter began waiting and began no earlier than FRESH_ATTEMPT_MS before
+   * (gRPC's fail-fast): it does not wait behind the background retries, and a failure from
+   * before it began (the peer may be back since) does not count.
    */
   private failFast(waiter: Waiter): void {
     const candidates = this.peers.filter(peer => waiter.accepts(peer));
     if (candidates.some(peer => peer.isReady)) return;
     const since = waiter.queuedAt - FRESH_ATTEMPT_MS;
     const failures = candidates.map(peer => peer.lastFailure);
-    if (!failures.every(failure => failure !== null && failure.startedAt >= since)) return;
+    if (!failures.every(failure => failure !== null && failure.startedAt >= since && failure.endedAt >= waiter.queuedAt)) return;
     this.remove(waiter);
     waiter.fail(combinedFailure(candidates, failures as AttemptFailure[]));
   }

@@ -44,6 +44,8 @@ export interface PeerSettings extends AttemptSettings {
 export interface AttemptFailure {
   /** When the failed attempt began (ms since epoch). */
   startedAt: number;
+  /** When it failed. */
+  endedAt: number;
   error: Error;
 }
 
@@ -74,6 +76,8 @@ export class PeerConnection implements ClientChannelHost {
   private attemptsInFlight = 0;
   private lastAttemptAt = -Infinity;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** A fresh attempt asked for by a request, due FRESH_ATTEMPT_MS after the last one began. */
+  private freshTimer: NodeJS.Timeout | null = null;
   private retriesLeft = 0;
   private readonly backoff: Backoff;
   private failedSinceReady = false;
@@ -115,7 +119,7 @@ export class PeerConnection implements ClientChannelHost {
 
   /** Attempts are running or scheduled. */
   get isConnecting(): boolean {
-    return this.attemptsInFlight > 0 || this.retryTimer !== null;
+    return this.attemptsInFlight > 0 || this.retryTimer !== null || this.freshTimer !== null;
   }
 
   /** Requests in flight on the ready connection (what the picker balances). */
@@ -142,7 +146,18 @@ export class PeerConnection implements ClientChannelHost {
    */
   requestConnection(): void {
     if (this.current) return;
-    if (Date.now() - this.lastAttemptAt >= FRESH_ATTEMPT_MS) void this.attempt(false);
+    const sinceLast = Date.now() - this.lastAttemptAt;
+    if (sinceLast >= FRESH_ATTEMPT_MS) {
+      void this.attempt(false);
+    } else if (this.attemptsInFlight === 0 && !this.freshTimer) {
+      // The last attempt already failed: the peer may be back since, so a request gets an
+      // attempt of its own, a burst of requests one together.
+      this.freshTimer = setTimeout(() => {
+        this.freshTimer = null;
+        if (!this.current && this.attemptsInFlight === 0) void this.attempt(false);
+      }, FRESH_ATTEMPT_MS - sinceLast);
+      this.freshTimer.unref();
+    }
   }
 
   /** Measures the round trip on the ready connection and tells which path it uses. */
@@ -265,6 +280,8 @@ export class PeerConnection implements ClientChannelHost {
   private stopRetries(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    if (this.freshTimer) clearTimeout(this.freshTimer);
+    this.freshTimer = null;
     this.retriesLeft = 0;
   }
 
@@ -282,7 +299,7 @@ export class PeerConnection implements ClientChannelHost {
     } catch (err) {
       if (generation !== this.generation) return;
       this.attemptsInFlight--;
-      this.onAttemptFailed({ startedAt, error: err as Error }, background);
+      this.onAttemptFailed({ startedAt, endedAt: Date.now(), error: err as Error }, background);
       return;
     }
     if (generation !== this.generation || this.current) {
