@@ -44,31 +44,27 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   maxConcurrentRequestsPerPeer?: number;
   /**
    * Event handlers running at once for one connection, each counted until its Promise or
-   * Observable settles (default 1024). Further events wait in the connection's queue, and
-   * while any wait the server reads nothing more from that connection (QUIC flow control
-   * then holds the sender back).
+   * Observable settles (default 1024). A further event waits, and the stream it came on
+   * reads nothing more until it has started (QUIC flow control then holds the sender back).
+   * Events waiting count against `maxReceiveMemory`; one that does not fit is dropped with a
+   * warning (at most one line per 10 s).
    */
   maxConcurrentEvents?: number;
   /** Event handlers running at once for one peer over all its connections (default 4096). */
   maxConcurrentEventsPerPeer?: number;
   /**
-   * Events one connection may have waiting for a handler (default 16 384). An event that
-   * finds the queue full, or the receive memory exhausted, is dropped with a warning (at most
-   * one line per 10 s).
-   */
-  maxQueuedEvents?: number;
-  /**
    * Bytes the server may hold, across all connections, for messages received and not yet
    * handed to a handler: partly received frames (counted at their announced length from
-   * their header), inflated payloads and queued events (default 256 MiB). A frame or payload
+   * their header), inflated payloads and frames waiting their turn (default 256 MiB). A frame or payload
    * that does not fit is refused with LIMIT_EXCEEDED, after closing connections whose partly
    * received frames cannot complete within `incompleteFrameTimeout` at the rate they arrive.
    */
   maxReceiveMemory?: number;
   /**
    * Bytes per second one peer may make the server inflate (decompress), with bursts of up to
-   * a second's worth or two maximum-size messages (default 64 MiB). A compressed message
-   * inflated past that is refused with LIMIT_EXCEEDED.
+   * a second's worth or two maximum-size messages (default 64 MiB). Past it, inflation for
+   * that peer pauses until it is within its rate again, and the streams waiting on it read
+   * nothing more meanwhile.
    */
   maxInflateRatePerPeer?: number;
   /**

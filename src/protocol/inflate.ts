@@ -6,7 +6,7 @@ import type { ReceiveBudget } from './receive-budget';
 
 /**
  * Decompressing received payloads within limits: the size limit (`maxMessageSize`), the
- * receiver's memory budget and the sender's work budget. Small outputs are inflated at once;
+ * receiver's memory budget and the sender's work rate. Small outputs are inflated at once;
  * larger ones on zlib's thread pool in slices of {@link INFLATE_SLICE} bytes, so that a
  * 16 MiB payload never holds the event loop for more than a slice's callback.
  */
@@ -32,10 +32,13 @@ export function withoutCompression(flags: number): number {
   return flags & ~(FrameFlag.COMPRESSED | FrameFlag.BROTLI);
 }
 
-/** Work a sender may cause: bytes of output it may have inflated (taken, never given back). */
+/** The work a sender may cause: the bytes of output inflated for it, at a bounded rate. */
 export interface InflateWork {
-  /** Takes `bytes` of work; false when the sender's budget has run out (nothing is taken). */
-  take(bytes: number): boolean;
+  /**
+   * Charges `bytes` of output to the sender; returns how long (ms) its further inflation must
+   * wait to stay within its rate (0: none).
+   */
+  charge(bytes: number): number;
 }
 
 export interface InflateOptions {
@@ -47,11 +50,11 @@ export interface InflateOptions {
    * failure nothing stays reserved.
    */
   budget?: ReceiveBudget;
-  /** The sender's work budget, charged with every byte of output. */
+  /** The sender's work rate, charged with every byte of output: inflation pauses while it is exceeded. */
   work?: InflateWork;
   /** Outputs up to this size are inflated synchronously (default {@link SYNC_INFLATE_LIMIT}). */
   syncLimit?: number;
-  /** Asked at every slice of an asynchronous inflate: true stops it (the message is no longer wanted). */
+  /** Asked before each step of an asynchronous inflate: true stops it (the message is no longer wanted). */
   cancelled?: () => boolean;
 }
 
@@ -63,8 +66,8 @@ export function tooLargeError(maxSize: number): ProtocolError {
   );
 }
 
-function workError(): ProtocolError {
-  return new ProtocolError(ErrorCode.LIMIT_EXCEEDED, 'Decompression refused: this peer has used its decompression budget');
+function cancelledError(): ProtocolError {
+  return new ProtocolError(ErrorCode.LIMIT_EXCEEDED, 'Decompression cancelled');
 }
 
 function memoryError(): ProtocolError {
@@ -92,16 +95,23 @@ export function inflateSync(bytes: Buffer, compression: Compression, maxSize: nu
 
 /**
  * Inflates a payload compressed as its `flags` say (returned as is when it is not), within
- * `options`' limits. Returns the output at once when it is small; otherwise a promise, the
- * work done on zlib's thread pool slice by slice. Failures are ProtocolErrors:
- * MESSAGE_TOO_LARGE past `maxSize`, MALFORMED_PAYLOAD for corrupt input, LIMIT_EXCEEDED when
- * the memory or work budget runs out (or when cancelled).
+ * `options`' limits. Returns the output at once when it is small and the sender is within its
+ * work rate; otherwise a promise: the sender's rate is waited for, and large outputs are
+ * produced on zlib's thread pool slice by slice, pausing whenever the rate is exceeded.
+ * Failures are ProtocolErrors: MESSAGE_TOO_LARGE past `maxSize`, MALFORMED_PAYLOAD for
+ * corrupt input, LIMIT_EXCEEDED when the memory budget runs out (or when cancelled).
  */
 export function inflatePayload(bytes: Buffer, flags: number, options: InflateOptions): Buffer | Promise<Buffer> {
   const compression = compressionOf(flags);
   if (!compression) return bytes;
   const { maxSize, work, budget } = options;
-  if (work && !work.take(0)) throw workError();
+  const wait = work ? work.charge(0) : 0;
+  if (wait > 0) {
+    return delay(wait).then(() => {
+      if (options.cancelled?.()) throw cancelledError();
+      return inflatePayload(bytes, flags, options);
+    });
+  }
   const syncLimit = Math.min(options.syncLimit ?? SYNC_INFLATE_LIMIT, maxSize);
   let output: Buffer;
   try {
@@ -110,12 +120,17 @@ export function inflatePayload(bytes: Buffer, flags: number, options: InflateOpt
     const tooLargeForSync = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
     if (!tooLargeForSync || syncLimit >= maxSize) throw err;
     // The sync attempt's work is spent: charge it, then inflate again in slices.
-    if (work && !work.take(syncLimit)) throw workError();
+    work?.charge(syncLimit);
     return inflateInSlices(bytes, compression, options);
   }
-  if (work && !work.take(output.length)) throw workError();
+  // Past the sender's rate, its next message waits.
+  work?.charge(output.length);
   if (budget && !budget.reserve(output.length)) throw memoryError();
   return output;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
 }
 
 function inflateInSlices(bytes: Buffer, compression: Compression, options: InflateOptions): Promise<Buffer> {
@@ -126,21 +141,32 @@ function inflateInSlices(bytes: Buffer, compression: Compression, options: Infla
     const parts: Buffer[] = [];
     let total = 0;
     let settled = false;
+    let pause: NodeJS.Timeout | null = null;
     const fail = (error: ProtocolError) => {
       if (settled) return;
       settled = true;
+      if (pause) clearTimeout(pause);
       stream.destroy();
       if (total > 0) budget?.release(total);
       reject(error);
     };
     stream.on('data', (chunk: Buffer) => {
       if (settled) return;
-      if (cancelled?.()) return fail(new ProtocolError(ErrorCode.LIMIT_EXCEEDED, 'Decompression cancelled'));
+      if (cancelled?.()) return fail(cancelledError());
       if (total + chunk.length > maxSize) return fail(tooLargeError(maxSize));
-      if (work && !work.take(chunk.length)) return fail(workError());
       if (budget && !budget.reserve(chunk.length)) return fail(memoryError());
       total += chunk.length;
       parts.push(chunk);
+      const wait = work ? work.charge(chunk.length) : 0;
+      if (wait > 0) {
+        // Past the sender's rate: no more output until it is within it again.
+        stream.pause();
+        pause = setTimeout(() => {
+          pause = null;
+          if (cancelled?.()) return fail(cancelledError());
+          stream.resume();
+        }, wait);
+      }
     });
     stream.on('error', (err: Error) => fail(corruptError(err)));
     stream.on('end', () => {

@@ -40,9 +40,9 @@ export interface InboundDecoderOptions {
  * Decodes what peers send — REQUEST and EVENT bodies, and the DATA frames of request
  * streams — inflating compressed payloads within the limits: the size limit, the connection's
  * share of the receive memory, and the peer's inflate rate (a token bucket per endpoint id,
- * with bursts of a second's worth or two maximum-size messages, whichever is more). Small
- * payloads are decoded at once; large compressed ones are inflated on zlib's thread pool and
- * decoded when that is done.
+ * with bursts of a second's worth or two maximum-size messages, whichever is more; past it
+ * the peer's inflation waits, and so do the frames behind it). Small payloads are decoded at
+ * once; large compressed ones are inflated on zlib's thread pool and decoded when done.
  */
 export class InboundDecoder {
   private readonly work: TokenBuckets;
@@ -119,7 +119,7 @@ export class InboundDecoder {
       output = inflatePayload(frame.payload, frame.flags, {
         maxSize: this.options.maxMessageSize,
         budget: source.budget,
-        work: { take: bytes => this.work.take(peer, bytes) },
+        work: { charge: bytes => this.work.debit(peer, bytes) },
         cancelled: () => source.isClosed,
       });
     } catch (err) {

@@ -4,13 +4,28 @@ import type { FrameScheduler, ScheduledFrames } from './frame-scheduler';
 /** What working on one frame gives: nothing when done, or a promise when it goes on asynchronously. */
 export type FrameWork = void | Promise<void>;
 
+/** What a stream does with its frames. */
+export interface FrameHandler {
+  /** Works on one frame, in order. */
+  work(frame: Frame): FrameWork;
+  /**
+   * A frame is about to wait in the queue: reserves the memory it holds meanwhile. False when
+   * it may not wait (it has been refused or dropped instead).
+   */
+  admitQueued(frame: Frame): boolean;
+  /** A frame that waited is worked on, or dropped: gives its memory back. */
+  releaseQueued(frame: Frame): void;
+  onError(err: unknown): void;
+}
+
 /**
  * The frames one stream received, worked on in order: at once while the event loop's turn
  * has time (the {@link FrameScheduler} decides), otherwise queued and worked on in a later
  * turn. A frame whose work is asynchronous (a large payload inflated on the thread pool, a
  * request waiting for the client to read its replies) holds back the frames after it, so a
  * stream's frames take effect in the order they were sent; meanwhile the stream should read
- * no more ({@link whenIdle}), so the queue holds at most what one read brought.
+ * no more ({@link whenIdle}), so the queue holds at most what one read brought. Frames that
+ * wait count against the receive memory ({@link FrameHandler.admitQueued}).
  */
 export class InboundFrames implements ScheduledFrames {
   private queue: Frame[] = [];
@@ -21,8 +36,7 @@ export class InboundFrames implements ScheduledFrames {
 
   constructor(
     private readonly scheduler: FrameScheduler,
-    private readonly work: (frame: Frame) => FrameWork,
-    private readonly onError: (err: unknown) => void,
+    private readonly handler: FrameHandler,
   ) {}
 
   /** Frames received and not worked on yet. */
@@ -41,6 +55,7 @@ export class InboundFrames implements ScheduledFrames {
       this.run(frame);
       return;
     }
+    if (!this.handler.admitQueued(frame)) return;
     this.queue.push(frame);
     if (!this.busy) this.scheduler.enqueue(this);
   }
@@ -53,6 +68,7 @@ export class InboundFrames implements ScheduledFrames {
       this.queue = [];
       this.head = 0;
     }
+    this.handler.releaseQueued(frame);
     this.run(frame);
     if (this.busy) return false;
     if (this.queued === 0) this.wakeIdle();
@@ -68,6 +84,7 @@ export class InboundFrames implements ScheduledFrames {
   /** Drops what is queued; nothing more is worked on (the stream closed or failed). */
   stop(): void {
     this.stopped = true;
+    for (let i = this.head; i < this.queue.length; i++) this.handler.releaseQueued(this.queue[i]);
     this.queue = [];
     this.head = 0;
     this.wakeIdle();
@@ -76,9 +93,9 @@ export class InboundFrames implements ScheduledFrames {
   private run(frame: Frame): void {
     let pending: FrameWork;
     try {
-      pending = this.work(frame);
+      pending = this.handler.work(frame);
     } catch (err) {
-      this.onError(err);
+      this.handler.onError(err);
       return;
     }
     if (!pending) return;
@@ -86,7 +103,7 @@ export class InboundFrames implements ScheduledFrames {
     pending.then(
       () => this.resume(),
       err => {
-        this.onError(err);
+        this.handler.onError(err);
         this.resume();
       },
     );

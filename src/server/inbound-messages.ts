@@ -10,7 +10,7 @@ import {
   messageTooLargeMessage,
 } from '../protocol';
 import type { Admission } from './admission';
-import { EventAdmission, QUEUED_EVENT_OVERHEAD } from './event-admission';
+import type { EventAdmission } from './event-admission';
 import type { FrameWork } from './inbound-frames';
 import { DecodeFailure, InboundDecoder, isDecodeFailure } from './inbound-decoder';
 import type { RequestDispatcher } from './nest-dispatcher';
@@ -64,21 +64,27 @@ export class InboundMessages {
     });
   }
 
-  onEvent(channel: ServerChannel, frame: Frame): void {
+  /**
+   * An event starts at once if the event limits leave room; otherwise the stream waits for
+   * room (its later frames wait behind it, and it reads nothing more meanwhile).
+   */
+  onEvent(channel: ServerChannel, frame: Frame): FrameWork {
     if (this.host.closing) {
       this.droppedEvents.warn(`Dropped an event from ${channel.remoteEndpointId}: server is shutting down`);
       return;
     }
-    const refusal = this.events.submit(channel.peer, {
-      bytes: frame.payload.length + QUEUED_EVENT_OVERHEAD,
-      run: () => this.runEvent(channel, frame),
-    });
-    if (refusal) {
-      this.droppedEvents.warn(
-        refusal === 'queue full'
-          ? `Dropped an event from ${channel.remoteEndpointId}: its events queued past maxQueuedEvents`
-          : `Dropped an event from ${channel.remoteEndpointId}: the server is out of receive memory (maxReceiveMemory)`,
-      );
+    if (this.events.tryStart(channel.peer, () => this.runEvent(channel, frame))) return;
+    return this.events.whenRoom(channel.peer).then(() => (channel.isClosed ? undefined : this.onEvent(channel, frame)));
+  }
+
+  /** A frame that could not wait for lack of receive memory: a request is refused, an event dropped. */
+  onOutOfMemory(channel: ServerChannel, frame: Frame): void {
+    const message = 'the server is out of receive memory (maxReceiveMemory)';
+    if (frame.type === FrameType.EVENT) {
+      this.droppedEvents.warn(`Dropped an event from ${channel.remoteEndpointId}: ${message}`);
+    } else if (!channel.isInvalidRequestId(frame.id)) {
+      this.malformed.warn(`Refused a request from ${channel.remoteEndpointId}: ${message}`);
+      channel.refuseRequest(frame.id, ErrorCode.LIMIT_EXCEEDED, `Request refused: ${message}`);
     }
   }
 

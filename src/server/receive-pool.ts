@@ -1,17 +1,20 @@
 import type { ReceiveBudget } from '../protocol';
 
 /**
- * Reservations up to this size are always granted (they still count): an ordinary message
- * that happens to span two reads must not be refused because large uploads fill the pool.
- * What they can add is bounded by the streams (one partial frame each).
+ * Frames up to this size are always granted their reservation (it still counts): an ordinary
+ * message that happens to span two reads must not be refused because large uploads fill the
+ * pool. What they can add is bounded by the streams (one partial frame each).
  */
 export const SMALL_RESERVATION = 64 * 1024;
 
-/** A partly received frame younger than this is never judged stuck (its rate is not known yet). */
-const GRACE_MS = 1000;
+/**
+ * A partly received frame younger than this is never judged stuck: its rate is not known yet,
+ * and a server busy with other work reads slowly for a while without the sender being slow.
+ */
+const GRACE_MS = 5000;
 
-/** The window over which a partly received frame's recent receive rate is measured. */
-const RATE_WINDOW_MS = 1000;
+/** The receive rate of a partly received frame is measured over the last two to four seconds. */
+const RATE_WINDOW_MS = 2000;
 
 /**
  * The memory a server may hold for messages it has received and not handed on yet — partly
@@ -19,7 +22,7 @@ const RATE_WINDOW_MS = 1000;
  * Each connection draws from it through a {@link ConnectionBudget}.
  *
  * When a reservation does not fit, the pool first evicts connections whose partly received
- * frames are stuck: frames that, at the rate their bytes arrived over the last second or so,
+ * frames are stuck: frames that, at the rate their bytes arrived over the last few seconds,
  * cannot complete before `incompleteFrameTimeout` (counted from their first byte) would cut
  * them anyway. Such a frame only holds memory; closing its connection early frees the memory
  * for peers whose messages are moving. The largest holder goes first. A frame that keeps
@@ -47,9 +50,12 @@ export class ReceivePool {
     return budget;
   }
 
-  /** @internal Takes `bytes` for `holder`, evicting stuck holders if that makes room. */
-  take(holder: ConnectionBudget, bytes: number): boolean {
-    if (bytes > SMALL_RESERVATION && this.used + bytes > this.capacity) {
+  /**
+   * @internal Takes `bytes` for `holder`, evicting stuck holders if that makes room; with
+   * `overdraft`, takes them even when they do not fit.
+   */
+  take(holder: ConnectionBudget, bytes: number, overdraft: boolean): boolean {
+    if (!overdraft && this.used + bytes > this.capacity) {
       this.evictStuck(holder, bytes);
       if (this.used + bytes > this.capacity) return false;
     }
@@ -101,10 +107,14 @@ export class ConnectionBudget implements ReceiveBudget {
     return this.heldBytes;
   }
 
-  reserve(bytes: number): boolean {
+  /**
+   * Takes `bytes`; false when the pool cannot hold them even after evicting stuck holders.
+   * With `overdraft` they are taken whatever the pool holds (small frames, control frames).
+   */
+  reserve(bytes: number, overdraft = false): boolean {
     if (this.closed) return false;
     if (bytes <= 0) return true;
-    if (!this.pool.take(this, bytes)) return false;
+    if (!this.pool.take(this, bytes, overdraft)) return false;
     this.heldBytes += bytes;
     return true;
   }
@@ -162,11 +172,31 @@ export class StreamBudget implements ReceiveBudget {
   private older = { at: 0, received: 0 };
   private newer = { at: 0, received: 0 };
   private closed = false;
+  /** The server keeps the stream from reading for now (its turn has not come): it is not slow. */
+  private heldBack = false;
 
   constructor(private readonly connection: ConnectionBudget) {}
 
+  /** True while a frame larger than {@link SMALL_RESERVATION} is being received. */
+  get receivingLarge(): boolean {
+    return this.frameLength > SMALL_RESERVATION;
+  }
+
+  /**
+   * The server stops (true) or lets (false) the stream read: while it does not, the frame's
+   * rate says nothing about the sender, and it is measured afresh afterwards.
+   */
+  setHeldBack(heldBack: boolean): void {
+    this.heldBack = heldBack;
+    if (!heldBack) {
+      const now = Date.now();
+      this.older = { at: now, received: this.received };
+      this.newer = { at: now, received: this.received };
+    }
+  }
+
   reserve(bytes: number): boolean {
-    if (this.closed || !this.connection.reserve(bytes)) return false;
+    if (this.closed || !this.connection.reserve(bytes, bytes <= SMALL_RESERVATION)) return false;
     // The decoder reserves once per buffered frame: this is that frame's start.
     const now = Date.now();
     this.frameLength = bytes;
@@ -192,9 +222,11 @@ export class StreamBudget implements ReceiveBudget {
    * byte at the rate its bytes arrived recently (a frame that stopped, or trickles).
    */
   isStuck(now: number, timeoutMs: number): boolean {
-    if (this.frameLength <= SMALL_RESERVATION || now - this.startedAt < GRACE_MS) return false;
+    if (this.frameLength <= SMALL_RESERVATION || this.heldBack || now - this.startedAt < GRACE_MS) return false;
     this.sample(now);
-    const elapsed = Math.max(1, now - this.older.at);
+    // Not measured long enough since the server last held the stream back.
+    if (now - this.older.at < RATE_WINDOW_MS) return false;
+    const elapsed = now - this.older.at;
     const rate = (this.received - this.older.received) / elapsed;
     const timeLeft = this.startedAt + timeoutMs - now;
     return rate * timeLeft < this.frameLength - this.received;

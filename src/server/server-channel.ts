@@ -17,8 +17,9 @@ import {
 import { FrameStream } from '../transport';
 import type { PeerConnection } from './connection-registry';
 import { EndedRequests } from './ended-requests';
-import { FrameWork, InboundFrames } from './inbound-frames';
-import type { ConnectionBudget, StreamBudget } from './receive-pool';
+import { ChannelIntake } from './channel-intake';
+import type { FrameWork } from './inbound-frames';
+import type { ConnectionBudget } from './receive-pool';
 import { RequestOwner, ServerRequest } from './server-request';
 import { ServerChannelHost, transportErrorValue } from './server-channel-host';
 
@@ -41,8 +42,7 @@ export class ServerChannel implements RequestOwner {
   private readonly inflight = new Map<number, ServerRequest>();
   private readonly endedIds = new EndedRequests();
   private readonly stream: FrameStream;
-  private readonly inbound: InboundFrames;
-  private readonly streamBudget: StreamBudget;
+  private readonly intake: ChannelIntake;
   /** What the client announced in its HELLO. */
   private hello: Hello = NO_HELLO;
   /** The client finished its side: reply to what is in flight, then finish ours. */
@@ -65,23 +65,22 @@ export class ServerChannel implements RequestOwner {
     readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
-    this.streamBudget = peer.budget.forStream();
-    this.inbound = new InboundFrames(
-      host.scheduler,
-      frame => this.route(frame),
-      err => host.logger.error(`Handling a frame from ${this.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`),
-    );
+    this.intake = new ChannelIntake(peer, host.scheduler, host.readSlots, {
+      work: frame => this.route(frame),
+      onOutOfMemory: frame => host.onOutOfMemory(this, frame),
+      onError: err => host.logger.error(`Handling a frame from ${this.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`),
+    });
     this.stream = new FrameStream(bi, host.maxMessageSize, {
       onFrame: frame => {
-        if (!this.isClosed) this.inbound.push(frame);
+        if (!this.isClosed) this.intake.push(frame);
       },
       onOversized: frame => {
         if (!this.isClosed) host.onOversized(this, frame);
       },
       onProtocolError: error => this.onProtocolError(error),
       onClosed: error => this.onClosed(error),
-      readPause: () => this.inbound.whenIdle() ?? this.host.eventsPaused(this),
-      receiveBudget: this.streamBudget,
+      readPause: () => this.intake.beforeRead(),
+      receiveBudget: this.intake.receiveBudget,
     });
   }
 
@@ -356,7 +355,7 @@ export class ServerChannel implements RequestOwner {
     if (!error) {
       this.peerFinished = true;
       // Frames already received are still worked on; the stream is done once they are.
-      const idle = this.inbound.whenIdle();
+      const idle = this.intake.whenIdle();
       if (idle) void idle.then(() => this.finishIfDone());
       else this.finishIfDone();
       return;
@@ -371,8 +370,7 @@ export class ServerChannel implements RequestOwner {
   /** Nothing received is handled any more; the memory it held is given back. */
   private stopReceiving(): void {
     this.stream.stopDecoding();
-    this.inbound.stop();
-    this.streamBudget.close();
+    this.intake.stop();
   }
 
   private cancelAll(): void {
@@ -381,9 +379,9 @@ export class ServerChannel implements RequestOwner {
 
   /** Once the client finished its side and everything it sent is answered: finish ours, forget the channel. */
   private finishIfDone(): void {
-    if (!this.peerFinished || this.inflight.size > 0 || !this.inbound.idle) return;
+    if (!this.peerFinished || this.inflight.size > 0 || !this.intake.idle) return;
     this.peerFinished = false;
-    this.streamBudget.close();
+    this.intake.release();
     void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
 }

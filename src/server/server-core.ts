@@ -28,6 +28,7 @@ import { InboundMessages } from './inbound-messages';
 import type { RequestDispatcher } from './nest-dispatcher';
 import { peerAuthorizer } from './peer-authorization';
 import { ConnectionBudget, ReceivePool } from './receive-pool';
+import { ReadSlots } from './read-slots';
 import { ReplyWriter } from './reply-writer';
 import { ServerChannel, ServerChannelHost } from './server-channel';
 import { ServerLimits, resolveServerLimits } from './server-limits';
@@ -60,6 +61,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   readonly registry = new ConnectionRegistry();
   readonly features = SERVER_FEATURES;
   readonly scheduler = new FrameScheduler();
+  readonly readSlots = new ReadSlots();
   closing = false;
   private readonly admission: Admission;
   private readonly events: EventAdmission;
@@ -308,8 +310,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     return this.inbound.onRequest(channel, frame);
   }
 
-  onEvent(channel: ServerChannel, frame: Frame): void {
-    this.inbound.onEvent(channel, frame);
+  onEvent(channel: ServerChannel, frame: Frame): FrameWork {
+    return this.inbound.onEvent(channel, frame);
   }
 
   onOversized(channel: ServerChannel, frame: OversizedFrame): void {
@@ -320,8 +322,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     return this.inbound.onUploadValue(channel, request, frame);
   }
 
-  eventsPaused(channel: ServerChannel): Promise<void> | null {
-    return this.events.paused(channel.peer);
+  onOutOfMemory(channel: ServerChannel, frame: Frame): void {
+    this.inbound.onOutOfMemory(channel, frame);
   }
 
   writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {

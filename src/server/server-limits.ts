@@ -8,7 +8,6 @@ export interface ServerLimits {
   maxConcurrentRequestsPerPeer: number;
   maxConcurrentEvents: number;
   maxConcurrentEventsPerPeer: number;
-  maxQueuedEvents: number;
   maxReceiveMemory: number;
   maxInflateRatePerPeer: number;
   maxConnectionRatePerAddress: number;
@@ -29,7 +28,6 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxConcurrentRequestsPerPeer: 4096,
   maxConcurrentEvents: 1024,
   maxConcurrentEventsPerPeer: 4096,
-  maxQueuedEvents: 16_384,
   maxReceiveMemory: 256 * MiB,
   maxInflateRatePerPeer: 64 * MiB,
   maxConnectionRatePerAddress: 100,

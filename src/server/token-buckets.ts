@@ -17,26 +17,41 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  /**
-   * Takes `amount` tokens from `key`'s bucket; false (taking nothing) when it has fewer. With
-   * `amount` 0: whether the bucket has any token left.
-   */
+  /** Takes `amount` tokens from `key`'s bucket; false (taking nothing) when it has fewer. */
   take(key: string, amount: number, now = Date.now()): boolean {
-    let bucket = this.buckets.get(key);
-    if (bucket) {
-      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.ratePerSecond) / 1000);
-      bucket.at = now;
-    } else {
-      if (this.buckets.size >= this.maxKeys) this.prune(now);
-      bucket = { tokens: this.burst, at: now };
-    }
-    if (amount === 0) return bucket.tokens >= 1;
+    const bucket = this.refilled(key, now);
     if (bucket.tokens < amount) return false;
     bucket.tokens -= amount;
-    // Re-inserted: the map's order is then least recently used first.
+    this.keep(key, bucket);
+    return true;
+  }
+
+  /**
+   * Takes `amount` tokens from `key`'s bucket even if it has fewer (it goes into debt), and
+   * returns how long (ms) until it is out of debt again: 0 when it is not in debt.
+   */
+  debit(key: string, amount: number, now = Date.now()): number {
+    const bucket = this.refilled(key, now);
+    bucket.tokens -= amount;
+    this.keep(key, bucket);
+    return bucket.tokens >= 0 ? 0 : Math.ceil((-bucket.tokens * 1000) / this.ratePerSecond);
+  }
+
+  private refilled(key: string, now: number): { tokens: number; at: number } {
+    const bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= this.maxKeys) this.prune(now);
+      return { tokens: this.burst, at: now };
+    }
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.ratePerSecond) / 1000);
+    bucket.at = now;
+    return bucket;
+  }
+
+  /** Stores `bucket` as the most recently used (the map's order is least recently used first). */
+  private keep(key: string, bucket: { tokens: number; at: number }): void {
     this.buckets.delete(key);
     this.buckets.set(key, bucket);
-    return true;
   }
 
   /** Forgets full buckets; if that is not enough, the least recently used half. */
