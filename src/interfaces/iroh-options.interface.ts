@@ -84,7 +84,8 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   /**
    * Bytes of replies queued for one client stream (it reads slower than handlers answer).
    * A streamed reply that would go past it fails with LIMIT_EXCEEDED and its handler is
-   * unsubscribed, so a slow client cannot make the server's memory grow (default 8 MiB).
+   * unsubscribed, and the stream's further requests wait (unread) until the client has taken
+   * half of it, so a slow client cannot make the server's memory grow (default 8 MiB).
    */
   maxPendingReplyBytes?: number;
   /**
@@ -96,9 +97,9 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   idleTimeout?: number;
   /**
    * Milliseconds a client may leave replies unread (its QUIC flow-control window full, our
-   * queue not moving) before its connection is closed (default 30 000). While it does not
-   * read, the server also stops reading from it (backpressure), so this is what frees what
-   * such a client holds.
+   * queue not moving) before its connection is closed with LIMIT_EXCEEDED, reason "replies
+   * unread" (default 30 000). While it does not read, the server also stops reading from it
+   * (backpressure), so this is what frees what such a client holds.
    */
   writeStallTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */
