@@ -12,7 +12,7 @@ const QUEUED_FRAME_OVERHEAD = 256;
 export interface IntakeOwner {
   /** Works on one frame, in order. */
   work(frame: Frame): void | Promise<void>;
-  /** A REQUEST or EVENT the receive memory could not hold while it waited: refuse or drop it. */
+  /** A REQUEST, EVENT or CANCEL the receive memory could not hold while it waited: refuse or drop it. */
   onOutOfMemory(frame: Frame): void;
   onError(err: unknown): void;
 }
@@ -29,14 +29,19 @@ export class ChannelIntake {
   private readonly frames: InboundFrames;
   private readonly turns: ReadTurns;
 
-  constructor(peer: PeerConnection, scheduler: FrameScheduler, readSlots: ReadSlots, owner: IntakeOwner) {
+  constructor(
+    peer: PeerConnection,
+    scheduler: FrameScheduler,
+    readSlots: ReadSlots,
+    private readonly owner: IntakeOwner,
+  ) {
     this.budget = peer.budget.forStream();
     const handler: FrameHandler = {
       work: frame => owner.work(frame),
-      // A request or event the memory cannot hold while it waits is refused or dropped; other
-      // frames (small, and needed for correctness: CANCEL, END, PING) always wait.
+      // A request, event or CANCEL the memory cannot hold while it waits is refused or dropped;
+      // the frames of a request stream (DATA, END) and GOAWAY always wait.
       admitQueued: frame => {
-        const refusable = frame.type === FrameType.REQUEST || frame.type === FrameType.EVENT;
+        const refusable = frame.type === FrameType.REQUEST || frame.type === FrameType.EVENT || frame.type === FrameType.CANCEL;
         if (peer.budget.reserve(frame.payload.length + QUEUED_FRAME_OVERHEAD, !refusable)) return true;
         owner.onOutOfMemory(frame);
         return false;
@@ -63,7 +68,10 @@ export class ChannelIntake {
   }
 
   push(frame: Frame): void {
-    this.frames.push(frame);
+    // PING and PONG need no order and cost nothing to handle: never queued, so a flood of
+    // them cannot fill the queue with frame objects (a 4-byte PING is ~100 bytes of heap).
+    if (frame.type === FrameType.PING || frame.type === FrameType.PONG) void this.owner.work(frame);
+    else this.frames.push(frame);
   }
 
   /** Null when nothing is waiting or being worked on; else a promise that resolves once so. */
@@ -71,11 +79,18 @@ export class ChannelIntake {
     return this.frames.whenIdle();
   }
 
-  /** Before each read: null to read at once, or a promise of when the stream may. */
+  /**
+   * Before each read: null to read at once, or a promise of when the stream may. While the
+   * server keeps it from reading, a partly received frame's slowness is not the sender's.
+   */
   beforeRead(): Promise<void> | null {
     const idle = this.frames.whenIdle();
-    if (idle) return idle.then(() => this.turns.beforeRead() ?? undefined);
-    return this.turns.beforeRead();
+    if (!idle) return this.turns.beforeRead();
+    this.budget.setHeldBack(true);
+    return idle.then(() => {
+      this.budget.setHeldBack(false);
+      return this.turns.beforeRead() ?? undefined;
+    });
   }
 
   /** Nothing more is taken in: what waits is dropped and every reservation given back. */

@@ -77,11 +77,17 @@ export class InboundMessages {
     return this.events.whenRoom(channel.peer).then(() => (channel.isClosed ? undefined : this.onEvent(channel, frame)));
   }
 
-  /** A frame that could not wait for lack of receive memory: a request is refused, an event dropped. */
+  /**
+   * A frame that could not wait for lack of receive memory: a request is refused, an event or
+   * a CANCEL dropped (the request it meant to cancel runs to its end; its client has stopped
+   * waiting for it).
+   */
   onOutOfMemory(channel: ServerChannel, frame: Frame): void {
     const message = 'the server is out of receive memory (maxReceiveMemory)';
     if (frame.type === FrameType.EVENT) {
       this.droppedEvents.warn(`Dropped an event from ${channel.remoteEndpointId}: ${message}`);
+    } else if (frame.type === FrameType.CANCEL) {
+      this.malformed.warn(`Dropped a CANCEL from ${channel.remoteEndpointId}: ${message}`);
     } else if (!channel.isInvalidRequestId(frame.id)) {
       this.malformed.warn(`Refused a request from ${channel.remoteEndpointId}: ${message}`);
       channel.refuseRequest(frame.id, ErrorCode.LIMIT_EXCEEDED, `Request refused: ${message}`);

@@ -24,7 +24,7 @@ export interface ServerChannelHost {
   onOversized(channel: ServerChannel, frame: OversizedFrame): void;
   /** A DATA frame of `request`'s request stream: inflated if need be, then handed to its upload. */
   onUploadValue(channel: ServerChannel, request: ServerRequest, frame: Frame): FrameWork;
-  /** A REQUEST (answered LIMIT_EXCEEDED) or EVENT (dropped) that the receive memory could not hold while it waited. */
+  /** A REQUEST (answered LIMIT_EXCEEDED), EVENT or CANCEL (dropped) that the receive memory could not hold while it waited. */
   onOutOfMemory(channel: ServerChannel, frame: Frame): void;
   writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void;
   requestStarted(channel: ServerChannel): void;
