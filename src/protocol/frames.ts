@@ -80,6 +80,11 @@ export enum FrameFlag {
    * announced {@link Feature.DEADLINE}.
    */
   DEADLINE = 0x08,
+  /**
+   * The payload is compressed with brotli instead of DEFLATE. Reserved: not in
+   * {@link KNOWN_FLAGS} until a HELLO feature lets peers agree on it.
+   */
+  BROTLI = 0x10,
 }
 
 export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE;
@@ -125,10 +130,16 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** The header of a frame whose payload exceeds the receiver's limit (the payload is skipped). */
+/**
+ * The header of a frame the receiver refused before reading its payload (the payload is
+ * skipped): its length exceeds the receiver's limit, or the receiver's memory budget could
+ * not hold it (`outOfBudget`).
+ */
 export interface OversizedFrame {
   type: FrameType;
   flags: number;
   id: number;
   length: number;
+  /** Refused because the receive budget could not hold the payload, not for its size. */
+  outOfBudget?: boolean;
 }

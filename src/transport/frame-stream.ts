@@ -9,6 +9,7 @@ import {
   FrameWriterOptions,
   OversizedFrame,
   ProtocolError,
+  ReceiveBudget,
 } from '../protocol';
 
 /**
@@ -36,6 +37,8 @@ export interface FrameStreamHandlers {
    * read on.
    */
   readPause?(): Promise<void> | null;
+  /** What partly received frames may hold: the decoder reserves from it (unlimited when absent). */
+  readonly receiveBudget?: ReceiveBudget;
 }
 
 /**
@@ -66,7 +69,7 @@ export class FrameStream {
       },
       onOversized: frame => handlers.onOversized(frame),
       onError: error => handlers.onProtocolError(error),
-    });
+    }, handlers.receiveBudget);
   }
 
   /** Starts the read loop. */
