@@ -53,11 +53,7 @@ export class ServerChannel implements RequestOwner {
   private closed = false;
   /** GOAWAY sent: the server is draining this stream. */
   private goneAway = false;
-  /**
-   * Handlers still running after their request ended (a Promise cannot be stopped). They
-   * count against the concurrency limit until they finish, or a client could start any
-   * number of them by cancelling each request right after sending it.
-   */
+  /** Handlers still running after their request ended (a Promise cannot be stopped): they count against the concurrency limit. */
   private outlivingHandlers = 0;
   /** Settled once the client is done with the stream: it finished its side, or the stream closed. */
   private clientIsDone: () => void = () => undefined;
@@ -209,9 +205,10 @@ export class ServerChannel implements RequestOwner {
   }
 
   /**
-   * Stops serving the stream: what it received and has not handled is dropped, requests in
-   * flight are cancelled (their handlers stopped, no more replies encoded), its memory is
-   * given back, and our side is finished.
+   * Stops serving the stream: requests in flight are cancelled (their handlers stopped, no
+   * more replies encoded) and requests received but not started are dropped, nobody being
+   * there for their replies; events it received are still handled, as a TCP server handles
+   * what it read before the connection went. Its memory is given back, our side finished.
    */
   close(): void {
     this.closed = true;
@@ -290,7 +287,7 @@ export class ServerChannel implements RequestOwner {
 
   /** One received frame, in order; a promise while its work goes on (the next frames wait). */
   private route(frame: Frame): FrameWork {
-    if (this.isClosed) return;
+    if (this.isClosed && (this.failed || frame.type !== FrameType.EVENT)) return;
     switch (frame.type) {
       case FrameType.REQUEST:
         // A client that leaves its replies unread gets nothing more computed for it until it reads.
@@ -377,10 +374,15 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Nothing received is handled any more; the memory it held is given back. */
+  /**
+   * Nothing more is decoded, and once the events already received are worked through (at
+   * once, when the peer broke the protocol) the memory the stream held is given back.
+   */
   private stopReceiving(): void {
     this.stream.stopDecoding();
-    this.intake.stop();
+    const idle = this.failed ? null : this.intake.whenIdle();
+    if (idle) void idle.then(() => this.intake.stop());
+    else this.intake.stop();
   }
 
   private cancelAll(): void {
