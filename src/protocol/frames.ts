@@ -80,9 +80,26 @@ export enum FrameFlag {
    * announced {@link Feature.DEADLINE}.
    */
   DEADLINE = 0x08,
+  /**
+   * The payload (after any prefix outside compression) is compressed with brotli. Sent only
+   * to a peer whose HELLO announced {@link Feature.BROTLI}.
+   */
+  BROTLI = 0x10,
+  /**
+   * REQUEST and EVENT in the compact layout: the payload starts with a pattern reference (a
+   * pattern defined once per stream, then named by its index), and the body that follows has
+   * no pattern field. Sent only to a peer whose HELLO announced {@link Feature.PATTERN_TABLE}.
+   */
+  PATTERN_REF = 0x40,
 }
 
-export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE;
+export const KNOWN_FLAGS =
+  FrameFlag.COMPRESSED |
+  FrameFlag.BINARY |
+  FrameFlag.ENVELOPE |
+  FrameFlag.DEADLINE |
+  FrameFlag.BROTLI |
+  FrameFlag.PATTERN_REF;
 
 /**
  * Error codes: carried in GOAWAY frames, in per-request transport errors, and as the QUIC
@@ -123,6 +140,12 @@ export interface Frame {
   flags: number;
   id: number;
   payload: Buffer;
+  /**
+   * REQUEST and EVENT frames that named their pattern by reference ({@link FrameFlag.PATTERN_REF}):
+   * the pattern, resolved by the stream that received the frame, which also removed the
+   * reference from `payload` and the flag from `flags`. The body then has no pattern field.
+   */
+  pattern?: string;
 }
 
 /** The header of a frame whose payload exceeds the receiver's limit (the payload is skipped). */

@@ -1,4 +1,4 @@
-import { deflateRawSync, inflateRawSync } from 'zlib';
+import { brotliDecompressSync, deflateRawSync, inflateRawSync } from 'zlib';
 import { ProtocolError } from './errors';
 import { ErrorCode, FrameFlag } from './frames';
 import { MAX_REASON_LENGTH } from './limits';
@@ -17,6 +17,13 @@ export interface EncodedPayload {
   flags: number;
   /** Size before compression, when `bytes` is compressed. */
   uncompressedLength?: number;
+  /**
+   * A request body in the compact layout, not compressed: its pattern, and where the pattern
+   * field ends in the body (the body is `bytes` after the deadline varint, when there is one).
+   * A stream that shares a pattern table with its peer sends a reference instead of the field.
+   */
+  pattern?: string;
+  patternEnd?: number;
 }
 
 /**
@@ -60,10 +67,14 @@ export function maybeCompress(payload: EncodedPayload, threshold: number): Encod
   return { bytes: compressed, flags: payload.flags | FrameFlag.COMPRESSED, uncompressedLength: payload.bytes.length };
 }
 
-/** Undoes {@link maybeCompress}, refusing output larger than `maxSize` without producing it. */
+/**
+ * Undoes compression (raw DEFLATE, or brotli), refusing output larger than `maxSize` without
+ * producing it.
+ */
 export function decompress(bytes: Buffer, flags: number, maxSize: number): Buffer {
-  if (!(flags & FrameFlag.COMPRESSED)) return bytes;
+  if (!(flags & (FrameFlag.COMPRESSED | FrameFlag.BROTLI))) return bytes;
   try {
+    if (flags & FrameFlag.BROTLI) return brotliDecompressSync(bytes, { maxOutputLength: maxSize });
     return inflateRawSync(bytes, { maxOutputLength: maxSize });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -88,6 +99,7 @@ export interface RequestBody {
   data: unknown;
 }
 
+/** A request body; the result names its pattern and where the pattern field ends (for pattern tables). */
 export function encodeRequestBody(pattern: string, data: unknown, metadata: unknown): EncodedPayload {
   const patternBytes = Buffer.from(pattern, 'utf8');
   const metaJson = metadata === undefined ? undefined : JSON.stringify(metadata);
@@ -98,24 +110,34 @@ export function encodeRequestBody(pattern: string, data: unknown, metadata: unkn
   const bytes = Buffer.allocUnsafe(headLength + value.bytes.length);
   let offset = writeVarint(bytes, 0, patternBytes.length);
   offset += patternBytes.copy(bytes, offset);
+  const patternEnd = offset;
   offset = writeVarint(bytes, offset, metaBytes.length);
   offset += metaBytes.copy(bytes, offset);
   value.bytes.copy(bytes, offset);
-  return { bytes, flags: value.flags };
+  return { bytes, flags: value.flags, pattern, patternEnd };
 }
 
-export function decodeRequestBody(bytes: Buffer, flags: number): RequestBody {
+/**
+ * Reads a request body. `resolvedPattern` is the pattern a stream resolved from a pattern
+ * reference ({@link FrameFlag.PATTERN_REF}): the body then starts at the metadata length.
+ */
+export function decodeRequestBody(bytes: Buffer, flags: number, resolvedPattern?: string): RequestBody {
   const cursor = { value: 0, offset: 0 };
   const end = bytes.length;
   let ok: boolean;
-  try {
-    ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
-  } catch {
-    ok = false;
+  let pattern: string;
+  if (resolvedPattern === undefined) {
+    try {
+      ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request body: bad pattern length');
+    pattern = bytes.toString('utf8', cursor.offset, cursor.offset + cursor.value);
+    cursor.offset += cursor.value;
+  } else {
+    pattern = resolvedPattern;
   }
-  if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request body: bad pattern length');
-  const pattern = bytes.toString('utf8', cursor.offset, cursor.offset + cursor.value);
-  cursor.offset += cursor.value;
   try {
     ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
   } catch {
