@@ -50,6 +50,12 @@ const CONFIG = {
   /** Before each workload, wait up to this long for other processes to go quiet (0: don't). */
   waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
 };
+/**
+ * `--baseline=<dist dir>`: also runs "nestjs-iroh (baseline)", the same server and client loaded
+ * from another build (e.g. main's dist/ copied aside), to compare two versions in one run.
+ */
+const BASELINE_DIST = option('baseline');
+if (BASELINE_DIST) TRANSPORTS.splice(1, 0, { key: 'iroh-base', label: 'nestjs-iroh (baseline build)' });
 const only = option('transports')?.split(',');
 const onlyWorkloads = option('workloads')?.split(',');
 const transports = TRANSPORTS.filter(t => !only || only.includes(t.key));
@@ -59,6 +65,7 @@ const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 
 const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
+  'iroh-base': ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
   'tcp-tls': ['servers/tcp.js', 'tls'], // + the certificate's folder, added in main()
   grpc: ['servers/grpc.js'],
@@ -67,10 +74,11 @@ const SERVER_SCRIPTS = {
 };
 
 const children = new Set();
-function spawnChild(script, argv) {
+function spawnChild(script, argv, env = process.env) {
   const child = fork(join(__dirname, script), argv, {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env,
   });
   children.add(child);
   child.on('exit', () => children.delete(child));
@@ -260,11 +268,13 @@ async function measureMemory(server, client) {
 
 async function startPair(transport) {
   const [script, ...argv] = SERVER_SCRIPTS[transport.key];
-  const serverChild = spawnChild(script, argv);
+  // Where the nestjs-iroh processes load the package from (bench/iroh-dist.js).
+  const env = transport.key === 'iroh-base' ? { ...process.env, BENCH_IROH_DIST: require('path').resolve(BASELINE_DIST) } : process.env;
+  const serverChild = spawnChild(script, argv, env);
   const server = ipcClient(serverChild, `${transport.key} server`);
   const pair = { serverChild, server, clientChild: null, client: null };
   const { address } = await waitReady(serverChild, `${transport.key} server`);
-  pair.clientChild = spawnChild('clients/driver.js', [transport.key]);
+  pair.clientChild = spawnChild('clients/driver.js', [transport.key], env);
   pair.client = ipcClient(pair.clientChild, `${transport.key} client`);
   await waitReady(pair.clientChild, `${transport.key} client`);
   await pair.client.call({ cmd: 'init', address });
@@ -381,6 +391,7 @@ async function main() {
       cpuModel: os.cpus()[0]?.model,
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       commit: gitCommit(),
+      baseline: BASELINE_DIST ?? null,
       env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NESTJS_IROH_'))),
       skipped,
       loopDelayResolutionMs: 1,
@@ -393,7 +404,7 @@ async function main() {
         cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
         wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
         vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
-        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms)',
+        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms, time off the CPU included); cpuMaxMs/cpuP99Ms: the same gaps counted in the main thread\'s CPU time (Linux schedstat), runqueueMaxMs: longest wait for a CPU in one gap',
       },
     },
     transports: Object.fromEntries(transports.map(t => [t.key, t.label])),
