@@ -69,6 +69,9 @@ export class FrameStream {
   private readonly encoder: StreamEncoder;
   private patterns: PatternTableReader | null = null;
   private ended = false;
+  private resolveEnded!: () => void;
+  /** Resolves when the receiving side ends (the peer's FIN, or a failure). */
+  private readonly endedPromise = new Promise<void>(resolve => (this.resolveEnded = resolve));
   private decodingStopped = false;
   /** When the last bytes arrived (ms since epoch). */
   lastReceivedAt = Date.now();
@@ -209,19 +212,28 @@ export class FrameStream {
     if (this.ended) return;
     this.ended = true;
     if (error) this.writer.close();
+    this.resolveEnded();
     this.handlers.onClosed(error);
   }
 
   /**
    * Finishes our side and waits (up to `timeoutMs`) until the peer has received everything
    * written, so that a connection closed right after does not discard the last frames.
+   *
+   * Two things prove it, whichever comes first: QUIC's acknowledgement of our FIN
+   * (`stopped()`), which the peer may hold back for its maximum ACK delay (25 ms), or the
+   * peer's own FIN arriving after ours left. Both sides of this protocol finish their side only
+   * once they have read the other's FIN (or when they are going away anyway), so the second
+   * usually comes one round trip after ours. A FIN that arrived before ours was sent proves
+   * nothing and is not counted.
    */
   async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
-    // A peer that does not read may never let the queued frames out: bounded as a whole.
-    await settledWithin(
-      this.finish().then(() => this.stream.send.stopped()),
-      timeoutMs,
+    const peerAnswers = !this.ended;
+    const delivered = this.finish().then(() =>
+      peerAnswers ? Promise.race([this.stream.send.stopped(), this.endedPromise]) : this.stream.send.stopped(),
     );
+    // A peer that does not read may never let the queued frames out: bounded as a whole.
+    await settledWithin(delivered, timeoutMs);
   }
 
   /** Stops handing frames on: everything received from now on is discarded. */

@@ -7,6 +7,8 @@ import type iroh = require('../../src/iroh/binding');
  */
 export interface FakeStreamSide {
   stream: iroh.BiStream;
+  /** Settles `send.stopped()` (the peer acknowledged our FIN): never, unless called. */
+  acknowledge(): void;
   /** Sizes asked for by each `read` call. */
   readSizes: number[];
   /** Bytes of each `writeAll` call. */
@@ -60,6 +62,8 @@ class Pipe {
 function side(incoming: Pipe, outgoing: Pipe): FakeStreamSide {
   const readSizes: number[] = [];
   const writeSizes: number[] = [];
+  let acknowledge!: () => void;
+  const acknowledged = new Promise<void>(resolve => (acknowledge = resolve));
   const stream = {
     send: {
       writeAll: async (bytes: number[]) => {
@@ -67,7 +71,7 @@ function side(incoming: Pipe, outgoing: Pipe): FakeStreamSide {
         outgoing.write(bytes);
       },
       finish: async () => outgoing.finish(),
-      stopped: async () => undefined,
+      stopped: () => acknowledged,
     },
     recv: {
       read: (size: number) => {
@@ -76,7 +80,7 @@ function side(incoming: Pipe, outgoing: Pipe): FakeStreamSide {
       },
     },
   };
-  return { stream: stream as unknown as iroh.BiStream, readSizes, writeSizes };
+  return { stream: stream as unknown as iroh.BiStream, acknowledge, readSizes, writeSizes };
 }
 
 /** A connected pair: `a` writes to `b` and the other way round. */

@@ -29,17 +29,17 @@ interface Endpoint {
   errors: ProtocolError[];
 }
 
-function open(side: FakeStreamSide, compressionThreshold = 1024): Endpoint {
+function open(side: FakeStreamSide, compressionThreshold = 1024, onClosed: () => void = () => undefined): Endpoint {
   const frames: Frame[] = [];
   const errors: ProtocolError[] = [];
-  const stream = new FrameStream(
+  const stream: FrameStream = new FrameStream(
     side.stream,
     1 << 24,
     {
       onFrame: frame => frames.push(frame),
       onOversized: () => undefined,
       onProtocolError: error => errors.push(error),
-      onClosed: () => undefined,
+      onClosed,
     },
     { compressionThreshold },
   ).start();
@@ -128,6 +128,41 @@ describe('FrameStream', () => {
     expect(decodeRequestMessage(server.frames[1], 1 << 24)).toEqual({
       envelope: false,
       body: { pattern: 'echo', data: 'e', metadata: undefined },
+    });
+  });
+
+  describe('finishAndWaitDelivered', () => {
+    it('resolves when the peer answers our FIN with its own, without waiting for the ACK', async () => {
+      const { a, b } = biStreamPair();
+      const client = open(a);
+      // The peer finishes its side once it has read ours, as both ends of the protocol do.
+      const server: Endpoint = open(b, 1024, () => void server.stream.finish());
+      client.stream.send(FrameType.EVENT, 0, encodeRequestMessage('last', 1, undefined, 0));
+      await client.stream.finishAndWaitDelivered(10_000);
+      expect(server.frames.map(f => f.type)).toEqual([FrameType.EVENT]);
+    });
+
+    it('waits for the ACK when the peer had finished before we did (its FIN proves nothing)', async () => {
+      const { a, b } = biStreamPair();
+      const client = open(a);
+      const server = open(b);
+      await server.stream.finish();
+      await until(() => client.stream.isEnded);
+      let delivered = false;
+      const done = client.stream.finishAndWaitDelivered(10_000).then(() => (delivered = true));
+      await new Promise(r => setTimeout(r, 30));
+      expect(delivered).toBe(false);
+      a.acknowledge();
+      await done;
+    });
+
+    it('gives up after the timeout when neither comes', async () => {
+      const { a, b } = biStreamPair();
+      const client = open(a);
+      open(b);
+      const t0 = Date.now();
+      await client.stream.finishAndWaitDelivered(50);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
     });
   });
 
