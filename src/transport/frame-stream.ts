@@ -12,6 +12,7 @@ import {
   FrameType,
   FrameWriter,
   FrameWriterOptions,
+  MAX_DEFINING_PAYLOAD,
   OversizedFrame,
   PatternTableReader,
   ProtocolError,
@@ -98,7 +99,18 @@ export class FrameStream {
         if (frame.flags & FrameFlag.PATTERN_REF && !this.resolvePattern(frame)) return;
         handlers.onFrame(frame);
       },
-      onOversized: frame => handlers.onOversized(frame),
+      onOversized: frame => {
+        if (this.decodingStopped) return;
+        if (frame.flags & FrameFlag.PATTERN_REF && frame.length <= MAX_DEFINING_PAYLOAD) {
+          // It may have defined a pattern that later frames name: the tables no longer agree.
+          this.decodingStopped = true;
+          handlers.onProtocolError(
+            new ProtocolError(ErrorCode.PROTOCOL_ERROR, 'pattern table: a frame that may define a pattern was refused'),
+          );
+          return;
+        }
+        handlers.onOversized(frame);
+      },
       onError: error => handlers.onProtocolError(error),
     });
   }

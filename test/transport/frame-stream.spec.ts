@@ -193,6 +193,24 @@ describe('FrameStream', () => {
       expect(server.frames).toHaveLength(1);
     });
 
+    it('a frame small enough to define a pattern, refused (over the limit): protocol error', async () => {
+      const { a, b } = biStreamPair();
+      const errors: ProtocolError[] = [];
+      const oversized: number[] = [];
+      const server = new FrameStream(b.stream, 8, {
+        onFrame: () => undefined,
+        onOversized: frame => oversized.push(frame.id),
+        onProtocolError: error => errors.push(error),
+        onClosed: () => undefined,
+      }).start();
+      server.agree(ALL);
+      await a.stream.send.writeAll([...encodeFrame(FrameType.REQUEST, 1, Buffer.alloc(100), 0)]);
+      await a.stream.send.writeAll([...ref(2, [0, 0, 1, 0x61], Buffer.alloc(100))]);
+      await until(() => errors.length > 0);
+      expect(oversized).toEqual([1]);
+      expect(errors[0].message).toMatch(/may define a pattern was refused/);
+    });
+
     it('a reference on a reply frame: UNKNOWN_FRAME', async () => {
       const server = await feed(ALL, [encodeFrame(FrameType.RESPONSE, 1, Buffer.from([1]), FrameFlag.PATTERN_REF)]);
       expect(server.errors[0].code).toBe(ErrorCode.UNKNOWN_FRAME);
