@@ -60,8 +60,8 @@ export function frameTypeName(type: number): string {
 
 /**
  * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
- * sent only to a peer whose HELLO announced the matching feature; 0x10 (brotli-compressed
- * payload), 0x20 (reply metadata) and 0x40 (pattern by index) are reserved for such features.
+ * sent only to a peer whose HELLO announced the matching feature (BROTLI, PATTERN_REF); 0x20
+ * (reply metadata) is reserved for such a feature.
  */
 export enum FrameFlag {
   NONE = 0,
