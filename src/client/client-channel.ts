@@ -3,54 +3,31 @@ import { FrameStream } from '../transport';
 import {
   EncodedPayload,
   ErrorCode,
+  Feature,
   Frame,
   FrameType,
+  HELLO_ID,
   OversizedFrame,
   ProtocolError,
   ReplyMessage,
   decodeGoAway,
+  decodeHello,
+  encodeHello,
   errorCodeName,
   isFinalReply,
   messageTooLargeMessage,
+  sharedFeatures,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
-
-export type ReplyCallback = (message: ReplyMessage) => void;
-
-/** Decodes one reply frame of a request (default: the host's {@link ClientChannelHost.decodeReply}). */
-export type ReplyDecoder = (frame: Frame) => ReplyMessage;
-
-interface PendingRequest {
-  callback: ReplyCallback;
-  timer: NodeJS.Timeout | null;
-  decode: ReplyDecoder | null;
-  /** Set once a reply needed an async deserializer: later replies wait for it. */
-  ordered?: Promise<void>;
-  /** A request stream is open: its END is still to be sent. */
-  uploading: boolean;
-}
-
-/** The sending end of a request stream (a gRPC call's request messages). */
-export interface RequestUploadHandle {
-  /** Sends one message; false once the request or the channel has ended. */
-  send(payload: EncodedPayload): boolean;
-  /** Ends the request stream. */
-  end(): void;
-  /** Cancels the request (CANCEL), as unsubscribing does. */
-  cancel(): void;
-}
+import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure } from './client-errors';
+import { ClientRequest, RequestCarrier } from './client-request';
+import { KeepAlive, KeepAliveOptions } from './keep-alive';
+import { PongWaiters } from './pong-waiters';
 
 /** Request ids stay below 2^31 so their varints stay short; 0 is reserved for events. */
 const MAX_REQUEST_ID = 0x7fffffff;
 
-export interface KeepAliveOptions {
-  /** Milliseconds between PINGs; 0 turns keep-alive off. */
-  interval: number;
-  /** Milliseconds of silence after which the connection counts as lost. */
-  timeout: number;
-  /** A counter that grows whenever the peer sends anything (e.g. UDP datagrams received). */
-  peerActivity?: () => number;
-}
+/** The features a client announces in its HELLO. */
+export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN;
 
 export interface ClientChannelHost {
   readonly maxMessageSize: number;
@@ -59,30 +36,35 @@ export interface ClientChannelHost {
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage>;
   /** The channel can no longer be used; every pending request has been failed. */
   onChannelClosed(channel: ClientChannel, error: IrohClientError): void;
+  /** A server that announced DRAIN sent GOAWAY: nothing new goes on this channel. */
+  onChannelDraining(channel: ClientChannel, reason: string): void;
+  /** A draining channel has no request left. */
+  onChannelDrained(channel: ClientChannel): void;
 }
 
 /**
- * The client's stream to a server: assigns request ids, routes replies to their callbacks,
- * sends cancellations, and fails every pending request when the stream ends.
+ * The client's stream to a server: the HELLO that starts it, request ids, replies routed to
+ * their requests, cancellations, keep-alive, and the end of the stream (every request still
+ * pending fails with the reason). Requests arrive here only once a peer picked this channel.
  */
-export class ClientChannel {
-  private readonly pending = new Map<number, PendingRequest>();
+export class ClientChannel implements RequestCarrier {
+  private readonly pending = new Map<number, ClientRequest>();
   private readonly stream: FrameStream;
+  private readonly keepAlive: KeepAlive;
   private nextId = 1;
   private readonly freeIds: number[] = [];
   private closedWith: IrohClientError | null = null;
-  private keepAliveTimer: NodeJS.Timeout | null = null;
-  /** A frame arrived since the last keep-alive tick. */
-  private heard = false;
-  private silentFor = 0;
+  private draining = false;
   private pingId = 0;
-  /** PINGs sent by ping(), by id: called with null on the PONG, or with the failure. */
-  private readonly pings = new Map<number, (error: Error | null) => void>();
+  private readonly pongs = new PongWaiters();
+  /** The features both sides announced (known once {@link hello} resolved). */
+  features = 0;
 
   constructor(
     bi: iroh.BiStream,
     private readonly host: ClientChannelHost,
     keepAlive: KeepAliveOptions,
+    private readonly ourFeatures = CLIENT_FEATURES,
   ) {
     this.stream = new FrameStream(bi, host.maxMessageSize, {
       onFrame: frame => this.onFrame(frame),
@@ -95,139 +77,96 @@ export class ClientChannel {
             : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
         ),
     }).start();
-    if (keepAlive.interval > 0) {
-      this.startKeepAlive(keepAlive.interval, keepAlive.timeout, keepAlive.peerActivity ?? (() => 0));
-    }
+    // HELLO is the first frame on the stream (docs/protocol.md, "HELLO").
+    this.stream.writer.write(FrameType.PING, HELLO_ID, encodeHello(this.ourFeatures));
+    this.keepAlive = new KeepAlive(keepAlive, {
+      lastReceivedAt: () => this.stream.lastReceivedAt,
+      ping: () => this.stream.writer.write(FrameType.PING, this.nextPingId(), null),
+      silent: error => this.fail(error),
+    });
   }
 
   /**
-   * Sends a PING every `interval` and fails the channel when nothing at all (no reply, no
-   * PONG) has arrived for `timeout`: a peer that vanished without closing is found within
-   * seconds, not at QUIC's idle timeout.
+   * Waits for the server's HELLO (the PONG to our first PING) and resolves with the features
+   * both sides support: none for a server of protocol 1.0, which answers with an empty PONG.
    */
-  private startKeepAlive(interval: number, timeout: number, peerActivity: () => number): void {
-    let receivedAt = this.stream.lastReceivedAt;
-    let activity = peerActivity();
-    this.keepAliveTimer = setInterval(() => {
-      // Anything from the peer proves it alive, not only a PONG: a large reply still
-      // arriving, or the QUIC acknowledgements of a large request we are sending (our PINGs
-      // wait behind it on the stream, so no PONG can come back until it is through).
-      const nowActivity = peerActivity();
-      const progressed = this.stream.lastReceivedAt !== receivedAt || nowActivity !== activity;
-      receivedAt = this.stream.lastReceivedAt;
-      activity = nowActivity;
-      if (this.heard || progressed) {
-        this.heard = false;
-        this.silentFor = 0;
-      } else {
-        this.silentFor += interval;
-        if (this.silentFor >= timeout) {
-          this.fail(
-            new IrohClientError(
-              IrohClientErrorCode.CONNECTION_LOST,
-              `Connection lost: no answer from the server for ${this.silentFor} ms (keep-alive)`,
-            ),
-          );
-          return;
-        }
+  hello(timeoutMs: number): Promise<number> {
+    return this.awaitPong(HELLO_ID, timeoutMs, 'HELLO').then(payload => {
+      try {
+        this.features = sharedFeatures(this.ourFeatures, decodeHello(payload));
+      } catch (err) {
+        const failure = protocolFailure(err as ProtocolError);
+        this.fail(failure);
+        throw failure;
       }
-      this.stream.writer.write(FrameType.PING, this.nextPingId(), null);
-    }, interval);
-    this.keepAliveTimer.unref();
+      return this.features;
+    });
   }
 
   get isClosed(): boolean {
     return this.closedWith !== null;
   }
 
+  /** Takes new requests: neither closed nor draining. */
+  get isWritable(): boolean {
+    return this.closedWith === null && !this.draining;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   get pendingCount(): number {
     return this.pending.size;
   }
 
-  /**
-   * Sends a request; replies go to `callback`. Returns the teardown Nest calls on
-   * unsubscribe, which cancels the request on the server if it is still running.
-   */
-  request(payload: EncodedPayload, callback: ReplyCallback, timeoutMs: number, decode: ReplyDecoder | null = null): () => void {
-    const handle = this.start(payload, callback, timeoutMs, decode, false);
-    return () => handle.cancel();
-  }
-
-  /**
-   * Sends a request whose messages follow as a request stream (DATA frames, then END):
-   * a gRPC call with client streaming. The server must serve gRPC methods; one that predates
-   * request streams closes the connection with a protocol error rather than misread them.
-   */
-  requestWithUpload(
-    payload: EncodedPayload,
-    callback: ReplyCallback,
-    timeoutMs: number,
-    decode: ReplyDecoder | null = null,
-  ): RequestUploadHandle {
-    return this.start(payload, callback, timeoutMs, decode, true);
-  }
-
-  private start(
-    payload: EncodedPayload,
-    callback: ReplyCallback,
-    timeoutMs: number,
-    decode: ReplyDecoder | null,
-    uploading: boolean,
-  ): RequestUploadHandle {
-    if (this.closedWith) {
-      callback({ err: this.closedWith, isDisposed: true });
-      return CLOSED_UPLOAD;
+  /** Writes a request; false (nothing written) when the channel takes no new requests. */
+  write(request: ClientRequest): boolean {
+    if (!this.isWritable) return false;
+    let payload: EncodedPayload | null;
+    try {
+      payload = request.payloadFor(this.features);
+    } catch (err) {
+      request.fail(err);
+      return true;
+    }
+    if (payload === null) {
+      // The deadline passed on the way here: the request's own timer reports it.
+      return true;
     }
     const id = this.allocateId();
-    const entry: PendingRequest = { callback, timer: null, decode, uploading };
-    if (timeoutMs > 0) {
-      entry.timer = setTimeout(() => {
-        if (this.pending.get(id) !== entry) return;
-        this.pending.delete(id);
-        entry.uploading = false;
-        this.stream.writer.write(FrameType.CANCEL, id, null);
-        callback({
-          err: new IrohClientError(IrohClientErrorCode.TIMEOUT, `No reply within ${timeoutMs} ms`),
-          isDisposed: true,
-        });
-      }, timeoutMs);
-    }
-    this.pending.set(id, entry);
+    this.pending.set(id, request);
     this.stream.writer.write(FrameType.REQUEST, id, payload.bytes, payload.flags);
-    return {
-      send: message => entry.uploading && this.pending.get(id) === entry && this.stream.writer.write(FrameType.DATA, id, message.bytes, message.flags),
-      end: () => {
-        if (!entry.uploading || this.pending.get(id) !== entry) return;
-        entry.uploading = false;
-        this.stream.writer.write(FrameType.END, id, null);
-      },
-      cancel: () => {
-        if (this.pending.get(id) !== entry) return;
-        this.pending.delete(id);
-        entry.uploading = false;
-        if (entry.timer) clearTimeout(entry.timer);
-        this.stream.writer.write(FrameType.CANCEL, id, null);
-      },
-    };
+    request.written(this, id);
+    return true;
+  }
+
+  sendData(id: number, payload: EncodedPayload): void {
+    if (this.pending.has(id)) this.stream.writer.write(FrameType.DATA, id, payload.bytes, payload.flags);
+  }
+
+  sendEnd(id: number): void {
+    if (this.pending.has(id)) this.stream.writer.write(FrameType.END, id, null);
+  }
+
+  /** Forgets a request and sends CANCEL. Its id is not reused: the server may still send frames for it. */
+  abandon(id: number): void {
+    if (!this.forget(id)) return;
+    this.stream.writer.write(FrameType.CANCEL, id, null);
   }
 
   /** Round-trip time of a PING/PONG on this stream, in milliseconds. */
-  ping(timeoutMs: number): Promise<number> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
-    const id = this.nextPingId();
+  async ping(timeoutMs: number): Promise<number> {
     const started = process.hrtime.bigint();
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pings.delete(id);
-        reject(new IrohClientError(IrohClientErrorCode.TIMEOUT, `No PONG within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pings.set(id, error => {
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve(Number(process.hrtime.bigint() - started) / 1e6);
-      });
-      this.stream.writer.write(FrameType.PING, id, null);
-    });
+    await this.awaitPong(this.nextPingId(), timeoutMs, 'PONG');
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  }
+
+  private awaitPong(id: number, timeoutMs: number, what: string): Promise<Buffer> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const answered = this.pongs.wait(id, timeoutMs, what);
+    if (id !== HELLO_ID) this.stream.writer.write(FrameType.PING, id, null);
+    return answered;
   }
 
   private nextPingId(): number {
@@ -271,8 +210,22 @@ export class ClientChannel {
     return id;
   }
 
+  /** Removes a pending request; a draining channel with nothing left is reported drained. */
+  private forget(id: number): boolean {
+    if (!this.pending.delete(id)) return false;
+    if (this.draining && this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
+    return true;
+  }
+
+  /** The server ended the request: its id is free again, and its request stream (if open) ends too. */
+  private settle(id: number, request: ClientRequest): void {
+    this.forget(id);
+    this.freeIds.push(id);
+    if (request.closeUpload()) this.stream.writer.write(FrameType.END, id, null);
+  }
+
   private onFrame(frame: Frame): void {
-    this.heard = true;
+    this.keepAlive.heard();
     switch (frame.type) {
       case FrameType.RESPONSE:
       case FrameType.DATA:
@@ -283,124 +236,88 @@ export class ClientChannel {
         // A server that pings without reading our answers gets no more of them.
         if (this.stream.writer.pendingBytes < 64 * 1024) this.stream.writer.write(FrameType.PONG, frame.id, null);
         return;
-      case FrameType.PONG: {
-        const waiter = this.pings.get(frame.id);
-        if (waiter) {
-          this.pings.delete(frame.id);
-          waiter(null);
-        }
-        return;
-      }
-      case FrameType.GOAWAY: {
-        const { code, reason } = decodeGoAway(frame.payload);
-        const kind = code === (ErrorCode.GOING_AWAY as number) || code === (ErrorCode.NO_ERROR as number)
-          ? IrohClientErrorCode.CONNECTION_LOST
-          : IrohClientErrorCode.PROTOCOL_ERROR;
-        this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));
-        return;
-      }
+      case FrameType.PONG:
+        return this.pongs.answer(frame.id, frame.payload);
+      case FrameType.GOAWAY:
+        return this.onGoAway(frame);
       default:
-        this.fail(
-          protocolFailure(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unexpected frame type ${frame.type} from server`)),
-        );
+        this.fail(protocolFailure(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unexpected frame type ${frame.type} from server`)));
     }
+  }
+
+  /**
+   * A server that announced DRAIN sends GOAWAY (GOING_AWAY) first and lets what is in flight
+   * finish: the channel takes nothing new but keeps waiting for replies. From other servers
+   * a GOAWAY ends the stream, and what is pending fails.
+   */
+  private onGoAway(frame: Frame): void {
+    const { code, reason } = decodeGoAway(frame.payload);
+    const orderly = code === (ErrorCode.GOING_AWAY as number) || code === (ErrorCode.NO_ERROR as number);
+    if (orderly && this.features & Feature.DRAIN) return this.startDraining(`${errorCodeName(code)}: ${reason}`);
+    const kind = orderly ? IrohClientErrorCode.CONNECTION_LOST : IrohClientErrorCode.PROTOCOL_ERROR;
+    this.fail(new IrohClientError(kind, `Server closed the stream (${errorCodeName(code)}): ${reason}`));
+  }
+
+  /** Nothing new goes on this channel; it is drained once its last request has ended. */
+  private startDraining(reason: string): void {
+    if (this.draining || this.closedWith) return;
+    this.draining = true;
+    this.host.onChannelDraining(this, reason);
+    if (this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
   }
 
   private onReply(frame: Frame): void {
-    const entry = this.pending.get(frame.id);
-    if (!entry) return; // cancelled or timed out: late replies are dropped
+    const request = this.pending.get(frame.id);
+    if (!request) return; // cancelled or timed out: late replies are dropped
     const final = isFinalReply(frame.type);
     if (final) {
-      this.settle(frame.id, entry);
-      this.freeIds.push(frame.id);
+      this.settle(frame.id, request);
+      if (frame.type === FrameType.ERROR && isGoingAwayRefusal(frame)) {
+        // The server is shutting down (one of protocol 1.0 says so only this way): send it
+        // nothing more. The request never ran there, so another peer may take it.
+        this.startDraining('GOING_AWAY: the server refused a request, it is shutting down');
+        if (request.retryElsewhere()) return;
+      }
     }
     let message: ReplyMessage | Promise<ReplyMessage>;
     try {
-      message = entry.decode ? entry.decode(frame) : this.host.decodeReply(frame);
+      message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
     } catch (err) {
-      if (!final) {
-        this.pending.delete(frame.id);
-        entry.uploading = false;
-        if (entry.timer) clearTimeout(entry.timer);
-        this.stream.writer.write(FrameType.CANCEL, frame.id, null);
-      }
       const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
-      message = {
-        err: tooLarge
-          ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${(err as Error).message}`)
-          : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`),
-        isDisposed: true,
-      };
-    }
-    if (entry.ordered === undefined && !isPromise(message)) {
-      entry.callback(message);
+      const failure = tooLarge
+        ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${(err as Error).message}`)
+        : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`);
+      if (!final) this.abandon(frame.id);
+      request.fail(failure);
       return;
     }
-    // An async deserializer: deliver this request's replies in arrival order.
-    const decoded = message;
-    entry.ordered = (entry.ordered ?? Promise.resolve())
-      .then(() => decoded)
-      .then(
-        reply => entry.callback(reply),
-        err => entry.callback({ err, isDisposed: true }),
-      );
-  }
-
-  /** The server ended the request: forget it, and end its request stream if still open. */
-  private settle(id: number, entry: PendingRequest): void {
-    this.pending.delete(id);
-    if (entry.timer) clearTimeout(entry.timer);
-    if (entry.uploading) {
-      entry.uploading = false;
-      this.stream.writer.write(FrameType.END, id, null);
-    }
+    if (final) request.finish(message);
+    else request.reply(message);
   }
 
   private onOversized(frame: OversizedFrame): void {
-    const entry = this.pending.get(frame.id);
-    if (!entry) return;
-    if (isFinalReply(frame.type)) {
-      this.settle(frame.id, entry);
-    } else {
-      this.pending.delete(frame.id);
-      entry.uploading = false;
-      if (entry.timer) clearTimeout(entry.timer);
-      this.stream.writer.write(FrameType.CANCEL, frame.id, null);
-    }
-    entry.callback({
-      err: new IrohClientError(
+    const request = this.pending.get(frame.id);
+    if (!request) return;
+    if (isFinalReply(frame.type)) this.settle(frame.id, request);
+    else this.abandon(frame.id);
+    request.fail(
+      new IrohClientError(
         IrohClientErrorCode.MESSAGE_TOO_LARGE,
         `Reply refused: ${messageTooLargeMessage(frame.length, this.host.maxMessageSize)}`,
       ),
-      isDisposed: true,
-    });
+    );
   }
 
   private fail(error: IrohClientError): void {
     if (this.closedWith) return;
     this.closedWith = error;
-    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
-    for (const waiter of this.pings.values()) waiter(error);
-    this.pings.clear();
+    this.keepAlive.stop();
+    this.pongs.failAll(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const entry of pending) {
-      if (entry.timer) clearTimeout(entry.timer);
-      entry.callback({ err: error, isDisposed: true });
-    }
+    // Written requests may have run: they fail, and are never sent again.
+    for (const request of pending) request.fail(error);
     void this.stream.finish();
     this.host.onChannelClosed(this, error);
   }
 }
-
-function protocolFailure(error: ProtocolError): IrohClientError {
-  return new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Protocol error (${error.codeName}): ${error.message}`);
-}
-
-function noop(): void {}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null)?.then === 'function';
-}
-
-const CLOSED_UPLOAD: RequestUploadHandle = { send: () => false, end: noop, cancel: noop };

@@ -1,3 +1,5 @@
+import { Frame, FrameFlag, ProtocolError } from '../protocol';
+
 /** Why a request failed on the client's side of the transport. */
 export enum IrohClientErrorCode {
   /** The server could not be reached (after the configured retries). */
@@ -41,4 +43,23 @@ export function connectionLostError(reason: string): IrohClientError {
     );
   }
   return new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Connection lost: ${reason}`);
+}
+
+/** A protocol violation by the server, as the error requests fail with. */
+export function protocolFailure(error: ProtocolError): IrohClientError {
+  return new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Protocol error (${error.codeName}): ${error.message}`);
+}
+
+/**
+ * A transport error GOING_AWAY: a server refused the request because it is shutting down,
+ * before running it (its value is `{ "status": "error", "code": "GOING_AWAY", … }`).
+ */
+export function isGoingAwayRefusal(frame: Frame): boolean {
+  if (frame.flags !== (FrameFlag.NONE as number) || frame.payload.length > 256 || !frame.payload.includes('GOING_AWAY')) return false;
+  try {
+    const value = JSON.parse(frame.payload.toString('utf8')) as { status?: unknown; code?: unknown } | null;
+    return value?.status === 'error' && value.code === 'GOING_AWAY';
+  } catch {
+    return false;
+  }
 }

@@ -3,24 +3,11 @@ import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
 import { Observable } from 'rxjs';
 import iroh = require('../iroh/binding');
-import {
-  DEFAULT_CONNECT_TIMEOUT,
-  IrohError,
-  alpnBytes,
-  bindEndpoint,
-  bindingErrorMessage,
-  closeConnection,
-  closeEndpoint,
-  connectWithTimeout,
-  parsePeer,
-  releaseNativeHandles,
-} from '../iroh';
+import { IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
-import { resolveProtocolOptions } from '../interfaces/protocol-options';
 import {
   EncodedPayload,
-  ErrorCode,
   Frame,
   FrameFlag,
   FrameType,
@@ -32,72 +19,59 @@ import {
   messageSize,
   messageTooLargeMessage,
 } from '../protocol';
-import { ClientChannel, ClientChannelHost, KeepAliveOptions } from './client-channel';
-import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
+import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { resolveClientOptions } from './client-options';
+import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
+import { Connector } from './connector';
+import { LoadBalancer, ReplyDecoding } from './load-balancer';
+import { IrohPingResult, PeerConnection } from './peer-connection';
 
-/** What {@link ClientIroh.ping} measured. */
-export interface IrohPingResult {
-  /** Round-trip time of a PING/PONG, in milliseconds. */
-  rttMs: number;
-  /** `direct` when the connection goes straight to the peer's address, `relay` through a relay. */
-  path: 'direct' | 'relay';
-  /** The peer's address on the selected path (ip:port, or the relay URL). */
-  remoteAddr: string | null;
-}
+export { IrohPingResult } from './peer-connection';
 
-interface ActiveConnection {
-  connection: iroh.Connection;
-  channel: ClientChannel;
+/** One peer's answer to {@link ClientIroh.pingAll}. */
+export interface IrohPeerPing {
+  endpointId: string;
+  /** The round trip, or null when the peer could not be reached. */
+  result: IrohPingResult | null;
+  error: Error | null;
 }
 
 /**
- * A Nest `ClientProxy` that talks to an {@link IrohServer} over iroh. One QUIC connection
- * (and one multiplexed stream) per client, shared by all requests and events.
+ * A Nest `ClientProxy` that talks to one or several {@link IrohServer}s over iroh. It keeps
+ * one QUIC connection (and one multiplexed stream) per server, and sends each request to the
+ * ready server with the fewest requests in flight (see {@link LoadBalancer}).
  */
-export class ClientIroh extends ClientProxy<IrohEvents, string> implements ClientChannelHost {
+export class ClientIroh extends ClientProxy<IrohEvents, string> implements ReplyDecoding {
   protected readonly logger = new Logger(ClientIroh.name);
   readonly maxMessageSize: number;
   protected readonly compressionThreshold: number;
-  private readonly alpn: number[];
-  /** Milliseconds a request may wait for its reply (0: no limit). */
+  /** Milliseconds a request may take from subscribe to its last reply (0: no limit). */
   protected readonly timeout: number;
-  private readonly connectTimeout: number;
   private readonly customSerializer: boolean;
   private readonly customDeserializer: boolean;
   private readonly emitter = new EventEmitter();
-  private endpoint: iroh.Endpoint | null = null;
-  private active: ActiveConnection | null = null;
-  private connectionPromise: Promise<ActiveConnection> | null = null;
-  private everConnected = false;
-  /** Counts close() calls, so that a connect still binding when one happens gives up. */
-  private closeGeneration = 0;
-  private readonly retry: { attempts: number; delay: number; maxDelay: number };
-  private readonly keepAlive: KeepAliveOptions;
+  private readonly connector: Connector;
+  private readonly balancer: LoadBalancer;
 
-  constructor(private readonly options: ClientIrohOptions) {
+  constructor(options: ClientIrohOptions) {
     super();
-    if (!options || typeof options.peer !== 'string') {
-      throw new IrohError('ClientIroh needs options.peer: the server\'s endpoint ticket or endpoint id');
-    }
-    const protocol = resolveProtocolOptions(options);
-    this.maxMessageSize = protocol.maxMessageSize;
-    this.compressionThreshold = protocol.compressionThreshold;
-    this.alpn = alpnBytes(options.alpn);
-    this.timeout = nonNegative(options.timeout, 0, 'timeout');
-    this.connectTimeout = nonNegative(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout');
-    this.retry = {
-      attempts: nonNegative(options.retryAttempts, 2, 'retryAttempts'),
-      delay: nonNegative(options.retryDelay, 200, 'retryDelay'),
-      maxDelay: nonNegative(options.maxRetryDelay, 5000, 'maxRetryDelay'),
-    };
-    this.keepAlive = {
-      interval: nonNegative(options.keepAliveInterval, 2000, 'keepAliveInterval'),
-      timeout: nonNegative(options.keepAliveTimeout, 6000, 'keepAliveTimeout'),
-    };
+    const settings = resolveClientOptions(options);
+    this.maxMessageSize = settings.maxMessageSize;
+    this.compressionThreshold = settings.compressionThreshold;
+    this.timeout = settings.timeout;
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
+    this.connector = new Connector(options, settings.alpn, this.logger);
+    const emit = (event: string, ...args: unknown[]) => this.emitter.emit(event, ...args);
+    this.balancer = new LoadBalancer(settings.targets, this.connector, settings.peer, this, {
+      status: status => this._status$.next(status),
+      connect: () => emit(IrohEventsMap.CONNECT),
+      disconnect: reason => emit(IrohEventsMap.DISCONNECT, reason),
+      peerConnect: endpointId => emit(IrohEventsMap.PEER_CONNECT, endpointId),
+      peerDisconnect: (endpointId, reason) => emit(IrohEventsMap.PEER_DISCONNECT, endpointId, reason),
+    });
     this.emitter.on(IrohEventsMap.ERROR, () => undefined);
   }
 
@@ -106,105 +80,75 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     return this.unwrap<iroh.Endpoint>().id().toString();
   }
 
+  /** The endpoint ids of the configured peers, in order. */
+  get peerIds(): string[] {
+    return this.balancer.peers.map(peer => peer.endpointId);
+  }
+
   /**
-   * Connects (once); later calls share the connection until it is lost or closed, and the
-   * next call after a loss connects again. A failed attempt is retried `retryAttempts`
-   * times with exponential backoff and jitter.
+   * Resolves once a peer is ready (connecting to every peer). Rejects when each peer failed
+   * an attempt begun since the call. Requests do not need it: they connect on their own.
    */
   async connect(): Promise<void> {
-    if (this.active && !this.active.channel.isClosed) return;
-    if (!this.connectionPromise) {
-      this._status$.next(this.everConnected ? IrohStatus.RECONNECTING : IrohStatus.CONNECTING);
-      const attempt = this.connectWithRetries();
-      this.connectionPromise = attempt;
-      attempt.catch(err => {
-        if (this.connectionPromise !== attempt) return;
-        this.connectionPromise = null;
-        this._status$.next(IrohStatus.DISCONNECTED);
-        this.emitter.emit(IrohEventsMap.ERROR, err);
-      });
+    try {
+      await this.balancer.whenReady();
+    } catch (err) {
+      this.emitter.emit(IrohEventsMap.ERROR, err);
+      throw err;
     }
-    await this.connectionPromise;
-  }
-
-  /** The stream to the server, connecting first when needed (for clients built on this one). */
-  protected async connectedChannel(): Promise<ClientChannel> {
-    await this.connect();
-    const channel = this.active?.channel;
-    if (!channel || channel.isClosed) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
-    return channel;
   }
 
   /**
-   * Measures the round trip to the server with a PING frame (no handler involved) and
-   * tells which path the connection uses: `direct` (UDP to the peer's address) or `relay`.
-   * Connects first when needed.
+   * Measures the round trip to a server with a PING frame (no handler involved) and tells
+   * which path the connection uses: `direct` (UDP to the peer's address) or `relay`.
+   * `peer` (an endpoint id or a configured ticket) chooses the server; by default the one a
+   * request would go to. Connects first when needed; `timeout` (default 5000 ms) counts the
+   * connecting too.
    */
-  async ping(options: { timeout?: number } = {}): Promise<IrohPingResult> {
-    await this.connect();
-    const active = this.active;
-    if (!active) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
-    const rttMs = await active.channel.ping(options.timeout ?? 5000);
-    let selected: iroh.PathSnapshot | undefined;
-    try {
-      selected = active.connection.paths().find(p => p.isSelected);
-    } catch {
-      // Closed meanwhile: the round trip was still measured.
-    }
-    return {
-      rttMs,
-      path: selected?.isRelay ? 'relay' : 'direct',
-      remoteAddr: selected?.remoteAddr ?? null,
-    };
+  async ping(options: { timeout?: number; peer?: string } = {}): Promise<IrohPingResult> {
+    const timeout = options.timeout ?? 5000;
+    const peer = options.peer === undefined ? null : this.requirePeer(options.peer);
+    return this.pingPeer(peer, timeout);
   }
 
-  /** Closes the connection; in-flight requests fail. A later `send()` connects again. */
+  /** Pings every configured peer (connecting where needed); a peer that cannot be reached reports its error. */
+  pingAll(options: { timeout?: number } = {}): Promise<IrohPeerPing[]> {
+    const timeout = options.timeout ?? 5000;
+    return Promise.all(
+      this.balancer.peers.map(peer =>
+        this.pingPeer(peer, timeout).then(
+          result => ({ endpointId: peer.endpointId, result, error: null }),
+          (error: Error) => ({ endpointId: peer.endpointId, result: null, error }),
+        ),
+      ),
+    );
+  }
+
+  private async pingPeer(peer: PeerConnection | null, timeout: number): Promise<IrohPingResult> {
+    const deadline = Date.now() + timeout;
+    const ready = await this.balancer.whenReady(peer ? candidate => candidate === peer : undefined, timeout);
+    return ready.ping(Math.max(0, deadline - Date.now()));
+  }
+
+  private requirePeer(peer: string): PeerConnection {
+    const found = this.balancer.peers.find(p => p.endpointId === peer || p.target === peer);
+    if (!found) throw new IrohError(`${peer} is not one of this client's peers`);
+    return found;
+  }
+
+  /** Closes every connection; requests in flight fail. A later request connects again. */
   async close(): Promise<void> {
-    this.closeGeneration++;
-    this.connectionPromise = null;
-    await this.closeActiveConnection();
-    // In functions of their own, so that no local here references the endpoint while its
-    // port is released.
-    const sockets = await this.closeEndpoint();
-    if (sockets) {
-      // The sockets and native memory of a closed endpoint go only when it is collected.
-      // A fixed port is waited for (the caller may bind it again); otherwise the release
-      // runs in the background so close() stays fast.
-      const release = releaseNativeHandles(sockets);
-      if (hasFixedPort(this.options.bindAddr)) await release;
-      else void release;
-    }
+    await this.balancer.close();
+    await this.connector.close();
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
 
-  private async closeActiveConnection(): Promise<void> {
-    const active = this.active;
-    this.active = null;
-    if (!active) return;
-    active.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed'));
-    // Events already handed over (emit() completed) must reach the server, as over TCP.
-    await active.channel.delivered(1000);
-    closeConnection(active.connection, ErrorCode.NO_ERROR, 'client closed');
-  }
-
-  private closeEndpoint(): Promise<string[] | null> {
-    return closeEndpoint(
-      () => {
-        const endpoint = this.endpoint;
-        this.endpoint = null;
-        return endpoint;
-      },
-      message => this.logger.warn(message),
-    );
-  }
-
   /** The iroh `Endpoint` this client dials from. */
   unwrap<T = iroh.Endpoint>(): T {
-    if (!this.endpoint) {
-      throw new Error('Not initialized. Please call the "connect" method first.');
-    }
-    return this.endpoint as T;
+    const endpoint = this.connector.bound;
+    if (!endpoint) throw new Error('Not initialized. Please call the "connect" method first.');
+    return endpoint as T;
   }
 
   on<EventKey extends keyof IrohEvents = keyof IrohEvents, EventCallback extends IrohEvents[EventKey] = IrohEvents[EventKey]>(
@@ -215,18 +159,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   }
 
   /**
-   * As `ClientProxy#send`, with a shortcut while connected: Nest's version first awaits
-   * `connect()` through a chain of rxjs operators, which costs a few microseconds per
-   * request on a busy client. The result is the same lazy Observable either way.
+   * As `ClientProxy#send`, without its `connect()` first: the request connects on its own,
+   * and its deadline (`timeout`) counts from here, connecting included. The result is the
+   * same lazy Observable.
    */
   override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
     if (pattern === null || pattern === undefined || data === null || data === undefined) {
       return super.send(pattern, data);
     }
-    return new Observable<TResult>(observer => {
-      if (!this.active || this.active.channel.isClosed) return super.send<TResult, TInput>(pattern, data).subscribe(observer);
-      return this.publish(this.packetOf(pattern, data), this.createObserver(observer));
-    });
+    return new Observable<TResult>(observer => this.publish(this.packetOf(pattern, data), this.createObserver(observer)));
   }
 
   /** The packet Nest builds: with Nest 12, through `createPacket`, so the dispatch hook runs. */
@@ -236,11 +177,6 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
   }
 
   protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
-    const channel = this.active?.channel;
-    if (!channel) {
-      callback({ err: new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected'), isDisposed: true });
-      return () => undefined;
-    }
     let payload: EncodedPayload;
     try {
       payload = this.encodePacket(packet);
@@ -248,13 +184,24 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       callback({ err, isDisposed: true });
       return () => undefined;
     }
-    return channel.request(payload, callback as (message: ReplyMessage) => void, this.timeout);
+    const deadline = this.timeout > 0 ? Date.now() + this.timeout : Infinity;
+    const request = this.startRequest({ payload, callback: callback as ReplyCallback, deadline });
+    return () => request.cancel();
+  }
+
+  /** Starts a request: to a ready peer, or queued while peers connect (for clients built on this one). */
+  protected startRequest(options: ClientRequestOptions): ClientRequest {
+    const request = new ClientRequest(options);
+    this.balancer.route(request);
+    return request;
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket & { metadata?: unknown }): Promise<T> {
-    const channel = this.active?.channel;
+    const payload = this.encodePacket(packet);
+    const peer = this.balancer.pickReady() ?? (await this.balancer.whenReady());
+    const channel = peer.transport?.channel;
     if (!channel) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
-    await channel.event(this.encodePacket(packet));
+    await channel.event(payload);
     return undefined as T;
   }
 
@@ -262,7 +209,8 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
-    const raw = frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
+    const raw =
+      frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
     const deserialized = this.deserializer.deserialize(raw) as ReplyMessage | Promise<ReplyMessage>;
     // The frame type, not the payload, says whether the request is over.
     const withEnd = (message: ReplyMessage): ReplyMessage => ({
@@ -274,16 +222,6 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
       : withEnd(deserialized as ReplyMessage);
   }
 
-  onChannelClosed(channel: ClientChannel, error: IrohClientError): void {
-    if (this.active?.channel !== channel) return;
-    const { connection } = this.active;
-    this.active = null;
-    this.connectionPromise = null;
-    closeConnection(connection, ErrorCode.NO_ERROR, 'stream closed');
-    this._status$.next(IrohStatus.DISCONNECTED);
-    this.emitter.emit(IrohEventsMap.DISCONNECT, error.message);
-  }
-
   private encodePacket(packet: ReadPacket & { metadata?: unknown }): EncodedPayload {
     const pattern = this.normalizePattern(packet.pattern);
     let payload: EncodedPayload;
@@ -292,10 +230,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
         ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
         : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
     } catch (err) {
-      throw new IrohClientError(
-        IrohClientErrorCode.SERIALIZATION_FAILED,
-        `Message could not be serialized: ${(err as Error).message}`,
-      );
+      throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }
     const size = messageSize(payload);
     if (size > this.maxMessageSize) {
@@ -304,89 +239,13 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Clien
     return payload;
   }
 
-  private async connectWithRetries(): Promise<ActiveConnection> {
-    // Configuration errors (peer, key, bind address) are not worth retrying.
-    const addr = parsePeer(this.options.peer);
-    if (!this.endpoint) {
-      const generation = this.closeGeneration;
-      const bound = await bindEndpoint(this.options);
-      if (generation !== this.closeGeneration) {
-        // close() ran while binding: this endpoint belongs to nobody.
-        await bound.close().catch(() => undefined);
-        throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
-      }
-      this.endpoint = bound;
-    }
-    const endpoint = this.endpoint;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.openConnection(endpoint, addr);
-      } catch (err) {
-        const refused = err instanceof IrohClientError && err.code === IrohClientErrorCode.UNAUTHORIZED;
-        if (refused || attempt >= this.retry.attempts || this.endpoint !== endpoint) throw err;
-        const backoff = Math.min(this.retry.maxDelay, this.retry.delay * 2 ** attempt);
-        const delay = backoff / 2 + Math.random() * (backoff / 2);
-        this.logger.debug?.(`Connecting failed (${(err as Error).message}); retrying in ${Math.round(delay)} ms`);
-        await new Promise(resolve => setTimeout(resolve, delay));
-        if (this.endpoint !== endpoint) throw err;
-      }
-    }
+  /** The first ready peer's connection and stream (diagnostics; tests look at it). */
+  protected get active(): { connection: iroh.Connection; channel: unknown } | null {
+    return this.balancer.peers.find(peer => peer.isReady)?.transport ?? null;
   }
 
-  private async openConnection(endpoint: iroh.Endpoint, addr: iroh.EndpointAddr): Promise<ActiveConnection> {
-    let connection: iroh.Connection;
-    try {
-      connection = await connectWithTimeout(endpoint, addr, this.alpn, this.connectTimeout);
-    } catch (err) {
-      throw new IrohClientError(IrohClientErrorCode.CONNECT_FAILED, (err as Error).message);
-    }
-    let bi: iroh.BiStream;
-    try {
-      bi = await connection.openBi();
-    } catch (err) {
-      closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
-      throw connectionLostError(`cannot open a stream to the server: ${bindingErrorMessage(err)}`);
-    }
-    if (this.endpoint !== endpoint) {
-      // close() ran meanwhile.
-      closeConnection(connection, ErrorCode.NO_ERROR, 'client closed');
-      throw new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
-    }
-    const keepAlive = { ...this.keepAlive, peerActivity: () => datagramsReceived(connection) };
-    const active: ActiveConnection = { connection, channel: new ClientChannel(bi, this, keepAlive) };
-    this.active = active;
-    this.everConnected = true;
-    connection.closed().then(
-      reason => this.onConnectionClosed(active, reason),
-      err => this.onConnectionClosed(active, bindingErrorMessage(err)),
-    );
-    this._status$.next(IrohStatus.CONNECTED);
-    this.emitter.emit(IrohEventsMap.CONNECT);
-    return active;
+  /** The bound endpoint, or null (diagnostics; tests look at it). */
+  protected get endpoint(): iroh.Endpoint | null {
+    return this.connector.bound;
   }
-
-  private onConnectionClosed(active: ActiveConnection, reason: string): void {
-    active.channel.close(connectionLostError(reason));
-  }
-}
-
-/** UDP datagrams received on a connection: it grows with every ACK and frame from the peer. */
-function datagramsReceived(connection: iroh.Connection): number {
-  try {
-    return connection.stats().udpRxDatagrams;
-  } catch {
-    return -1;
-  }
-}
-
-function hasFixedPort(bindAddr: string | undefined): boolean {
-  return bindAddr !== undefined && !/:0$/.test(bindAddr);
-}
-
-function nonNegative(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${name} must be a number of milliseconds, 0 or more (got ${value})`);
-  }
-  return value;
 }

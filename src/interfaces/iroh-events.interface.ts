@@ -9,15 +9,22 @@ export enum IrohStatus {
 
 /** Events of {@link IrohServer} and {@link ClientIroh}, for `on()`. */
 export enum IrohEventsMap {
-  /** Client: the connection to the peer is up. */
+  /** Client: a first peer is ready (with several peers: the client went from none ready to one). */
   CONNECT = 'connect',
-  /** Client: the connection to the peer was lost or closed. */
+  /** Client: no peer is ready any more (connection lost, or the server is going away). */
   DISCONNECT = 'disconnect',
   /** Server: the endpoint is bound and accepting. */
   LISTENING = 'listening',
-  /** Server: a peer connected; the callback gets its endpoint id. */
+  /**
+   * Server: a peer connected. Client: a peer became ready (connected, HELLO answered). The
+   * callback gets its endpoint id.
+   */
   PEER_CONNECT = 'peer:connect',
-  /** Server: a peer's connection ended; the callback gets its endpoint id and the reason. */
+  /**
+   * Server: a peer's connection ended. Client: a peer stopped taking requests (its
+   * connection was lost, or its server is shutting down). The callback gets its endpoint id
+   * and the reason.
+   */
   PEER_DISCONNECT = 'peer:disconnect',
   /** Either: a transport error (the callback gets the Error). */
   ERROR = 'error',

@@ -78,17 +78,42 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
 
 /** Options of {@link ClientIroh}. */
 export interface ClientIrohOptions extends IrohEndpointOptions, IrohProtocolOptions {
-  /** The server: its endpoint ticket (`endpoint…`), or its endpoint id when discovery can find it. */
-  peer: string;
-  /** Milliseconds after which a request without a reply errors (default: none). */
+  /**
+   * The server: its endpoint ticket (`endpoint…`), or its endpoint id when discovery can find
+   * it. Give `peer` for one server, `peers` for several.
+   */
+  peer?: string;
+  /**
+   * Several servers of one service (tickets or endpoint ids). The client keeps a connection
+   * to each and sends every request to the ready one with the fewest requests in flight; a
+   * server that is lost or shutting down is left out until it is back.
+   */
+  peers?: readonly string[];
+  /**
+   * Milliseconds a request may take from subscribe to its last reply, waiting for a
+   * connection included, as a gRPC deadline (default: none). Servers that support it learn
+   * the time left (`IrohContext#getDeadline()`) and stop the handler at it.
+   */
   timeout?: number;
-  /** Milliseconds to wait for one connection attempt (default 5000). */
+  /**
+   * Milliseconds for one connection attempt: handshake and HELLO (default 5000). A request
+   * that finds no peer ready fails with CONNECT_FAILED once each peer it could use has failed
+   * an attempt begun since it was sent.
+   */
   connectTimeout?: number;
-  /** Further connection attempts after a failed one, with exponential backoff and jitter (default 2). */
+  /**
+   * Connection attempts made in the background, with backoff, after a peer was lost or an
+   * attempt failed (default: unlimited). Once they are used up the peer is dialled again only
+   * when a request or `connect()` needs it; 0 dials only then.
+   */
   retryAttempts?: number;
-  /** Delay before the first retry in milliseconds, doubled each time (default 200). */
+  /** Milliseconds before the first background attempt after another, doubled each time (default 100). */
   retryDelay?: number;
-  /** Longest delay between attempts in milliseconds (default 5000). */
+  /**
+   * Longest delay between background attempts in milliseconds (default 1000). A handshake
+   * begun while the peer was down waits for QUIC's retransmission timer, so a peer that comes
+   * back is found within about this long.
+   */
   maxRetryDelay?: number;
   /** Milliseconds between keep-alive PINGs (default 2000; 0 turns keep-alive off). */
   keepAliveInterval?: number;

@@ -77,6 +77,8 @@ export class ServerChannel implements RequestOwner {
    * number of them by cancelling each request right after sending it.
    */
   private outlivingHandlers = 0;
+  /** Called once the client is done with the stream: it finished its side, or the stream closed. */
+  private clientDoneWaiters: Array<() => void> | null = [];
 
   constructor(
     bi: iroh.BiStream,
@@ -197,7 +199,25 @@ export class ServerChannel implements RequestOwner {
   /** Cancels every request in flight and stops writing. */
   close(): void {
     this.cancelAll();
+    this.clientIsDone();
     void this.stream.finish();
+  }
+
+  /**
+   * Resolves once the client is done with the stream: it finished its side (a draining client
+   * does once its last request here has ended), or the stream closed. Until then a request it
+   * sent before it saw our GOAWAY may still be on its way.
+   */
+  whenClientDone(): Promise<void> {
+    const waiters = this.clientDoneWaiters;
+    if (!waiters) return Promise.resolve();
+    return new Promise(resolve => waiters.push(resolve));
+  }
+
+  private clientIsDone(): void {
+    const waiters = this.clientDoneWaiters;
+    this.clientDoneWaiters = null;
+    if (waiters) for (const resolve of waiters) resolve();
   }
 
   // ---------------------------------------------------------------- health
@@ -338,6 +358,7 @@ export class ServerChannel implements RequestOwner {
   }
 
   private onClosed(error?: Error): void {
+    this.clientIsDone();
     if (!error) {
       this.peerFinished = true;
       if (this.inflight.size === 0) this.finishAndRelease();

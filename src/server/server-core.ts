@@ -203,10 +203,18 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     }
   }
 
-  /** Waits until no request is in flight, or `drainTimeout` has passed. */
+  /**
+   * Waits until no request is in flight and every client that drains (DRAIN) is done with its
+   * streams — a request it sent before it saw our GOAWAY is still answered (refused) rather
+   * than cut off with the connection — or until `drainTimeout` has passed.
+   */
   private async drain(): Promise<void> {
-    if (this.admission.inflight === 0) return;
-    await settledWithin(this.admission.whenIdle(), this.limits.drainTimeout);
+    const clientsDone: Promise<void>[] = [];
+    for (const { channel } of this.registry.channels()) {
+      if (channel.supports(Feature.DRAIN)) clientsDone.push(channel.whenClientDone());
+    }
+    if (this.admission.inflight === 0 && clientsDone.length === 0) return;
+    await settledWithin(Promise.all([this.admission.whenIdle(), ...clientsDone]), this.limits.drainTimeout);
     if (this.admission.inflight > 0) {
       this.host.logger.warn?.(
         `Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`,

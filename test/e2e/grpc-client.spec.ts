@@ -209,6 +209,8 @@ describe('ClientGrpcIroh', () => {
 
   it('maps the client\'s own timeout to DEADLINE_EXCEEDED', async () => {
     await withClient({ timeout: 100 }, async client => {
+      // Connected first: the timeout counts connecting too, and the server must see the call.
+      await client.connect();
       const heroes = client.getService<HeroesService>('HeroesService');
       const error = await firstValueFrom(heroes.slow({ ms: 2000 })).catch(err => err);
       expect(error).toMatchObject({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', message: '4 DEADLINE_EXCEEDED: Deadline exceeded' });

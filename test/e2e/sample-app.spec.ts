@@ -231,4 +231,26 @@ describe('the demo (`npm start -- --once`, after its build step)', () => {
     clearTimeout(timer);
     expect({ code, output: demo.lines.join('\n') }).toEqual({ code: 0, output: expect.stringContaining('8 calls over iroh, all answered as expected.') });
   });
+
+  it('--instances 2: a rolling restart of two orders instances under calls, none failed', async () => {
+    const demo = new AppProcess({
+      label: 'demo',
+      script: join(dist, 'demo/main.js'),
+      args: ['--once', '--instances', '2', '--port', '0', '--state-dir', join(stateDir, 'instances')],
+      env: {},
+    });
+    running.push(demo);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      demo.whenExited(),
+      new Promise(r => (timer = setTimeout(() => r('timed out'), 90_000))),
+    ]);
+    clearTimeout(timer);
+    const output = demo.lines.join('\n');
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringMatching(/\d+ calls during the rolling restart, 0 failed/) });
+    // Both instances answered, and the calls were many.
+    const calls = Number(/(\d+) calls during the rolling restart/.exec(output)?.[1]);
+    expect(calls).toBeGreaterThan(20);
+    expect(output).toMatch(/answered by [^:]+: \d+, [^:]+: \d+/);
+  }, 120_000);
 });

@@ -10,16 +10,21 @@ export interface DemoOptions {
   verbose: boolean;
   /** Folder of the service's key and ticket files; null: sample-app/.iroh. */
   stateDir: string | null;
+  /** Instances of the orders service (iroh only); with more than one, a rolling restart under calls follows. */
+  instances: number;
   help: boolean;
 }
 
-export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--port 3000] [--state-dir dir] [--verbose]
+export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--instances 1] [--port 3000] [--state-dir dir] [--verbose]
 
 Starts the orders service and the HTTP gateway as separate processes on this machine,
 offline (iroh relays disabled), calls the gateway and prints what happened.
   --once        exit after the calls: 0 if all answered as expected, 1 otherwise
   --transport   iroh (default, or $TRANSPORT), tcp, or both: the service serves iroh and
                 TCP at once and one gateway calls it over each
+  --instances   instances of the orders service (iroh only, default 1); the gateway balances
+                its calls over them. With 2 or more, the demo then restarts them one after
+                the other while calling the gateway, and counts the calls that failed
   --port        HTTP port of the gateway (the second gateway of "both" takes the next one);
                 0 picks free ports
   --state-dir   folder of the service's key and ticket files (default sample-app/.iroh)
@@ -32,6 +37,7 @@ export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = proces
     port: 3000,
     verbose: false,
     stateDir: null,
+    instances: 1,
     help: false,
   };
   const transport = env.TRANSPORT ?? 'iroh';
@@ -49,7 +55,11 @@ export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = proces
     else if (arg === '--transport') options.transport = transportOf(value(), '--transport');
     else if (arg === '--port') options.port = portOf(value());
     else if (arg === '--state-dir') options.stateDir = value();
+    else if (arg === '--instances') options.instances = instancesOf(value());
     else throw new Error(`unknown option ${arg}`);
+  }
+  if (options.instances > 1 && options.transport !== 'iroh') {
+    throw new Error('--instances needs --transport iroh: the gateway balances over iroh peers');
   }
   return options;
 }
@@ -59,6 +69,12 @@ function transportOf(value: string, name: string): DemoTransport {
     throw new Error(`${name} must be iroh, tcp or both (got ${JSON.stringify(value)})`);
   }
   return value;
+}
+
+function instancesOf(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--instances must be a number from 1 to 9 (got ${value})`);
+  return n;
 }
 
 function portOf(value: string): number {

@@ -13,12 +13,25 @@ export interface ScenarioResult {
   failed: number;
 }
 
+export interface ScenarioOptions {
+  /**
+   * One service instance: an order placed can be read back and is in the list. With several,
+   * each keeps its own orders and the next call may go to another, so those checks are left out.
+   */
+  oneInstance: boolean;
+}
+
 /**
  * Calls the gateway the way a user would: health, an order placed, read back, refused by
  * validation, not found, cancelled (an event), listed (a streamed reply), and the service's
  * own status report. Prints each call with its answer.
  */
-export async function runScenario(baseUrl: string, transport: string, print: (line: string) => void): Promise<ScenarioResult> {
+export async function runScenario(
+  baseUrl: string,
+  transport: string,
+  print: (line: string) => void,
+  options: ScenarioOptions = { oneInstance: true },
+): Promise<ScenarioResult> {
   const results: ScenarioResult = { calls: 0, failed: 0 };
   const run = async (step: Step): Promise<any> => {
     const outcome = await call(baseUrl, step);
@@ -37,7 +50,9 @@ export async function runScenario(baseUrl: string, transport: string, print: (li
     check: b => expect(Number.isInteger(b.id) && b.status === 'placed', 'no placed order with an id'),
   });
   const id: number = Number.isInteger(created?.id) ? created.id : 1;
-  await run({ method: 'GET', path: `/orders/${id}`, status: 200, check: b => expect(b.item === 'coffee beans', 'wrong order') });
+  if (options.oneInstance) {
+    await run({ method: 'GET', path: `/orders/${id}`, status: 200, check: b => expect(b.item === 'coffee beans', 'wrong order') });
+  }
   await run({
     method: 'POST',
     path: '/orders',
@@ -51,7 +66,7 @@ export async function runScenario(baseUrl: string, transport: string, print: (li
     method: 'GET',
     path: '/orders',
     status: 200,
-    check: b => expect(Array.isArray(b) && b.some((o: any) => o.id === id), `order ${id} not listed`),
+    check: b => expect(Array.isArray(b) && (!options.oneInstance || b.some((o: any) => o.id === id)), `order ${id} not listed`),
   });
   await run({
     method: 'GET',

@@ -23,7 +23,8 @@ const NOT_METHODS = new Set(['then', 'toJSON', 'constructor', 'inspect']);
  * With `protoPath` (or `packageDefinition`) the services and their methods come from the
  * `.proto` and messages travel as protobuf; without, a service is any name, its methods any
  * property (named as the rpc, in either case of the first letter), and messages travel as JSON.
- * Calls connect on first use; one connection carries them all.
+ * Calls connect on first use; one connection per server carries them all, and with several
+ * servers (`peers`) each call goes to the ready one with the fewest calls in flight.
  */
 export class ClientGrpcIroh extends ClientIroh implements ClientGrpc, CallStarter {
   private readonly proto: ProtoServices | null;
@@ -34,7 +35,7 @@ export class ClientGrpcIroh extends ClientIroh implements ClientGrpc, CallStarte
 
   constructor(options: ClientGrpcIrohOptions) {
     super(options);
-    this.peer = options.peer;
+    this.peer = this.peerIds.length === 1 ? (options.peer ?? options.peers?.[0] ?? '') : this.peerIds.join(',');
     this.packages = packageNames(options);
     this.proto = hasProtoDefinition(options) ? ProtoServices.load(options) : null;
   }
@@ -65,10 +66,10 @@ export class ClientGrpcIroh extends ClientIroh implements ClientGrpc, CallStarte
     return client as T;
   }
 
-  /** @internal Starts a call on the connection (connecting first when needed). */
+  /** @internal Starts a call: to a ready server, or queued while the servers connect. */
   startCall(spec: GrpcCallSpec, listener: GrpcCallListener): GrpcClientCall {
     const limits = { timeout: this.timeout, compressionThreshold: this.compressionThreshold, maxMessageSize: this.maxMessageSize };
-    return new GrpcClientCall(this.connectedChannel(), spec, limits, listener);
+    return new GrpcClientCall(options => this.startRequest(options), spec, limits, listener);
   }
 
   /** @internal */

@@ -1,6 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { ClientChannel, RequestUploadHandle } from '../../client/client-channel';
-import { IrohClientError } from '../../client/client-errors';
+import { ClientRequest, ClientRequestOptions } from '../../client/client-request';
 import {
   EncodedPayload,
   Frame,
@@ -32,7 +31,7 @@ export interface GrpcCallSpec {
 
 /** Limits of the client making the call. */
 export interface GrpcCallLimits {
-  /** The client's own reply timeout in ms (0: none); the earlier of it and the deadline applies. */
+  /** The client's own request timeout in ms (0: none); the earlier of it and the deadline applies. */
   timeout: number;
   compressionThreshold: number;
   maxMessageSize: number;
@@ -45,29 +44,52 @@ export interface GrpcCallListener {
   onError(error: GrpcServiceError): void;
 }
 
+/** Starts a request on the client (to a ready peer, or queued while peers connect). */
+export type RequestStarter = (options: ClientRequestOptions) => ClientRequest;
+
 /**
- * A gRPC call on a client's stream to the server. It is created at once, while the
- * connection may still be on its way: request messages, the end of the request stream and a
- * cancellation given meanwhile are applied in order once the call has started. The deadline
- * counts from creation. Once the call has ended the listener hears nothing more.
+ * A gRPC call, as one request on the client. It starts at once: request messages, the end
+ * of the request stream and a cancellation given while no peer is ready yet are kept by the
+ * request and applied in order when it is written. The deadline (the earlier of the call's
+ * and the client's `timeout`) counts from creation, connecting included. Once the call has
+ * ended the listener hears nothing more.
  */
 export class GrpcClientCall {
-  private upload: RequestUploadHandle | null = null;
-  private waiting: Array<() => void> | null = [];
+  private request: ClientRequest | null = null;
   private finished = false;
-  private readonly deadline: number;
 
   constructor(
-    channel: Promise<ClientChannel>,
+    start: RequestStarter,
     private readonly spec: GrpcCallSpec,
     private readonly limits: GrpcCallLimits,
     private readonly listener: GrpcCallListener,
   ) {
-    this.deadline = deadlineOf(spec.deadline);
-    channel.then(
-      ready => this.begin(ready),
-      err => this.fail(connectFailureStatus(err, spec.path)),
-    );
+    const now = Date.now();
+    const deadline = Math.min(deadlineOf(spec.deadline), limits.timeout > 0 ? now + limits.timeout : Infinity);
+    if (deadline <= now) {
+      this.fail({ code: GrpcStatus.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: metadataFromWire(undefined) });
+      return;
+    }
+    const data = spec.requestStream ? undefined : this.encodeMessage(spec.request);
+    if (data === FAILED) return;
+    const headers = metadataToWire(spec.metadata);
+    // The header carries the time left as of the moment the call is written.
+    const payload = (remainingMs: number): EncodedPayload => {
+      const header: GrpcCallHeader = {};
+      if (headers) header.headers = headers;
+      if (Number.isFinite(remainingMs)) header.timeoutMs = Math.ceil(remainingMs);
+      if (spec.requestStream) header.requestStream = true;
+      if (spec.codec.protobuf) header.protobuf = true;
+      return encodeRequestMessage(spec.path, data, header, limits.compressionThreshold);
+    };
+    if (!this.checkSize(payload(deadline - now))) return;
+    this.request = start({
+      payload,
+      callback: reply => this.onReply(reply),
+      deadline,
+      decode: frame => this.decode(frame),
+      upload: spec.requestStream,
+    });
   }
 
   /** True once the call completed, failed or was cancelled. */
@@ -78,56 +100,20 @@ export class GrpcClientCall {
   /** Sends one request message (calls with a request stream). */
   write(message: unknown): void {
     if (this.finished) return;
-    if (this.waiting) {
-      this.waiting.push(() => this.write(message));
-      return;
-    }
     const payload = this.encode(message);
-    if (payload) this.upload?.send(payload);
+    if (payload) this.request?.send(payload);
   }
 
   /** Ends the request stream. */
   end(): void {
-    if (this.finished) return;
-    if (this.waiting) this.waiting.push(() => this.end());
-    else this.upload?.end();
+    if (!this.finished) this.request?.end();
   }
 
   /** Cancels the call: the server stops its handler; the listener hears nothing more. */
   cancel(): void {
     if (this.finished) return;
     this.finished = true;
-    this.waiting = null;
-    this.upload?.cancel();
-  }
-
-  private begin(channel: ClientChannel): void {
-    if (this.finished) return;
-    const remaining = this.deadline - Date.now();
-    if (remaining <= 0) {
-      this.fail({ code: GrpcStatus.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: metadataFromWire(undefined) });
-      return;
-    }
-    const header: GrpcCallHeader = {};
-    const headers = metadataToWire(this.spec.metadata);
-    if (headers) header.headers = headers;
-    if (Number.isFinite(remaining)) header.timeoutMs = Math.ceil(remaining);
-    if (this.spec.requestStream) header.requestStream = true;
-    if (this.spec.codec.protobuf) header.protobuf = true;
-    const data = this.spec.requestStream ? undefined : this.encodeMessage(this.spec.request);
-    if (data === FAILED) return;
-    const payload = this.checkSize(encodeRequestMessage(this.spec.path, data, header, this.limits.compressionThreshold));
-    if (!payload) return;
-    const timeouts = [this.limits.timeout, Number.isFinite(remaining) ? Math.ceil(remaining) : 0].filter(t => t > 0);
-    const timeoutMs = timeouts.length > 0 ? Math.min(...timeouts) : 0;
-    const onReply = (reply: ReplyMessage) => this.onReply(reply);
-    const decode = (frame: Frame) => this.decode(frame);
-    this.upload = this.spec.requestStream
-      ? channel.requestWithUpload(payload, onReply, timeoutMs, decode)
-      : { ...NO_UPLOAD, cancel: channel.request(payload, onReply, timeoutMs, decode) };
-    const waiting = this.waiting ?? [];
-    this.waiting = null;
-    for (const step of waiting) step();
+    this.request?.cancel();
   }
 
   private decode(frame: Frame): ReplyMessage {
@@ -151,7 +137,7 @@ export class GrpcClientCall {
     if ('err' in reply) {
       const status = reply.err instanceof StatusFailure ? reply.err.status : statusOfFailure(reply.err, this.spec.path);
       // A reply that could not be decoded: the server may still be sending.
-      if (reply.err instanceof StatusFailure) this.upload?.cancel();
+      if (reply.err instanceof StatusFailure) this.request?.cancel();
       this.fail(status);
       return;
     }
@@ -172,7 +158,7 @@ export class GrpcClientCall {
     try {
       return this.spec.codec.encodeRequest(message);
     } catch (err) {
-      this.upload?.cancel();
+      this.request?.cancel();
       this.fail({
         code: GrpcStatus.INTERNAL,
         details: `Request message serialization failure: ${(err as Error).message}`,
@@ -184,7 +170,7 @@ export class GrpcClientCall {
 
   private checkSize(payload: EncodedPayload): EncodedPayload | null {
     if (messageSize(payload) <= this.limits.maxMessageSize) return payload;
-    this.upload?.cancel();
+    this.request?.cancel();
     this.fail({
       code: GrpcStatus.RESOURCE_EXHAUSTED,
       details: messageTooLargeMessage(messageSize(payload), this.limits.maxMessageSize),
@@ -196,14 +182,11 @@ export class GrpcClientCall {
   private fail(status: GrpcStatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    this.waiting = null;
     this.listener.onError(serviceError(status));
   }
 }
 
 const FAILED = Symbol('failed');
-
-const NO_UPLOAD: RequestUploadHandle = { send: () => false, end: () => undefined, cancel: () => undefined };
 
 /** A reply that arrived but could not be decoded, carried to the listener as its status. */
 class StatusFailure {
@@ -216,12 +199,6 @@ function parsingFailure(err: unknown): StatusFailure {
     details: `Response message parsing error: ${(err as Error).message}`,
     metadata: metadataFromWire(undefined),
   });
-}
-
-/** A connection that could not be made fails the call as UNAVAILABLE, as in `@grpc/grpc-js`. */
-function connectFailureStatus(err: unknown, path: string): GrpcStatusObject {
-  if (err instanceof IrohClientError) return statusOfFailure(err, path);
-  return { code: GrpcStatus.UNAVAILABLE, details: (err as Error)?.message ?? String(err), metadata: metadataFromWire(undefined) };
 }
 
 function deadlineOf(deadline: Date | number | undefined): number {

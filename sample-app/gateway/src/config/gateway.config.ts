@@ -7,10 +7,10 @@ export interface GatewayConfig {
   http: { host: string; port: number };
   transport: ClientTransport;
   iroh: {
-    /** The service's ticket, given directly… */
-    ticket?: string;
-    /** …or read from the file the service writes at start. */
-    ticketFile: string;
+    /** The service's tickets (one per instance), given directly… */
+    tickets: string[];
+    /** …or read from the files the instances write at start. */
+    ticketFiles: string[];
     relayMode: RelayModeOption;
     /** The gateway's own identity; unset: a new one each start. */
     keyFile?: string;
@@ -37,8 +37,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     http: { host: env.HOST ?? '127.0.0.1', port: portOf(env.PORT ?? '3000', 'PORT') },
     transport,
     iroh: {
-      ticket: env.ORDERS_TICKET || undefined,
-      ticketFile: env.ORDERS_TICKET_FILE ?? '.iroh/orders.ticket',
+      tickets: listOf(env.ORDERS_TICKET),
+      ticketFiles: listOf(env.ORDERS_TICKET_FILE ?? '.iroh/orders.ticket'),
       relayMode: relayModeOf(env.IROH_RELAY),
       keyFile: env.IROH_KEY_FILE || undefined,
       bindAddr: env.IROH_BIND || undefined,
@@ -54,6 +54,14 @@ function relayModeOf(value: string | undefined): RelayModeOption {
   if (value === undefined || value === '' || value === 'default') return 'default';
   if (value === 'disabled' || value === 'staging') return value;
   return value.split(',').map(url => url.trim());
+}
+
+/** A list separated by commas (a service of several instances: one entry each). */
+function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map(item => item.trim())
+    .filter(item => item.length > 0);
 }
 
 function portOf(value: string, name: string): number {

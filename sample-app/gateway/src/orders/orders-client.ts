@@ -12,7 +12,8 @@ export function ordersClientOptions(config: GatewayConfig): ClientProvider {
     return { transport: Transport.TCP, options: { host: config.tcp.host, port: config.tcp.port } };
   }
   const options: ClientIrohOptions = {
-    peer: ordersTicket(config),
+    // Several instances: each request goes to the least busy one that is up.
+    peers: ordersTickets(config),
     relayMode: config.iroh.relayMode,
     secretKeyFile: config.iroh.keyFile,
     bindAddr: config.iroh.bindAddr,
@@ -20,16 +21,19 @@ export function ordersClientOptions(config: GatewayConfig): ClientProvider {
   return { customClass: ClientIroh, options };
 }
 
-/** The service's ticket: from the configuration, or from the file the service wrote. */
-export function ordersTicket(config: GatewayConfig): string {
-  if (config.iroh.ticket) return config.iroh.ticket;
-  try {
-    return readFileSync(config.iroh.ticketFile, 'utf8').trim();
-  } catch (err) {
-    throw new Error(
-      `cannot read the orders service's ticket from ${config.iroh.ticketFile} (${(err as NodeJS.ErrnoException).code}): ` +
-        'start the service first, or set ORDERS_TICKET',
-      { cause: err },
-    );
-  }
+/** The service's tickets, one per instance: from the configuration, or from the files the instances wrote. */
+export function ordersTickets(config: GatewayConfig): string[] {
+  if (config.iroh.tickets.length > 0) return config.iroh.tickets;
+  if (config.iroh.ticketFiles.length === 0) throw new Error('set ORDERS_TICKET or ORDERS_TICKET_FILE');
+  return config.iroh.ticketFiles.map(file => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new Error(
+        `cannot read the orders service's ticket from ${file} (${(err as NodeJS.ErrnoException).code}): ` +
+          'start the service first, or set ORDERS_TICKET',
+        { cause: err },
+      );
+    }
+  });
 }

@@ -1,0 +1,178 @@
+import { Logger } from '@nestjs/common';
+import iroh = require('../iroh/binding');
+import {
+  IrohEndpointOptions,
+  bindEndpoint,
+  bindingErrorMessage,
+  closeConnection,
+  closeEndpoint,
+  connectWithTimeout,
+  releaseNativeHandles,
+} from '../iroh';
+import { ErrorCode } from '../protocol';
+import { ClientChannel, ClientChannelHost } from './client-channel';
+import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
+import { KeepAliveOptions } from './keep-alive';
+
+/** A connection to a peer that carries requests: the QUIC connection and its stream. */
+export interface Transport {
+  connection: iroh.Connection;
+  channel: ClientChannel;
+}
+
+export interface AttemptSettings {
+  /** Milliseconds for the whole attempt: handshake, stream and HELLO. */
+  connectTimeout: number;
+  keepAlive: KeepAliveOptions;
+}
+
+/**
+ * The client's one iroh endpoint and the dialling done from it. The endpoint is bound on
+ * first use, once however many attempts wait for it, and every peer is dialled from it.
+ */
+export class Connector {
+  private endpoint: iroh.Endpoint | null = null;
+  private binding: Promise<iroh.Endpoint> | null = null;
+  /** Counts close() calls, so that a bind still running when one happens gives up. */
+  private generation = 0;
+
+  constructor(
+    private readonly options: IrohEndpointOptions,
+    private readonly alpn: number[],
+    private readonly logger: Logger,
+  ) {}
+
+  /** The bound endpoint, or null before the first attempt and after close(). */
+  get bound(): iroh.Endpoint | null {
+    return this.endpoint;
+  }
+
+  /** The endpoint, bound on first use. Configuration errors (key, bind address) are thrown as they are. */
+  bind(): Promise<iroh.Endpoint> {
+    if (this.endpoint) return Promise.resolve(this.endpoint);
+    if (!this.binding) {
+      const generation = this.generation;
+      const binding = bindEndpoint(this.options).then(
+        async bound => {
+          if (generation !== this.generation) {
+            // close() ran while binding: this endpoint belongs to nobody.
+            await bound.close().catch(() => undefined);
+            throw closedWhileConnecting();
+          }
+          this.endpoint = bound;
+          this.binding = null;
+          return bound;
+        },
+        err => {
+          if (this.binding === binding) this.binding = null;
+          throw err;
+        },
+      );
+      this.binding = binding;
+    }
+    return this.binding;
+  }
+
+  /** One dialling attempt: a QUIC connection to `addr` within `timeoutMs`, or CONNECT_FAILED. */
+  async dial(addr: iroh.EndpointAddr, timeoutMs: number): Promise<iroh.Connection> {
+    const endpoint = await this.bind();
+    let connection: iroh.Connection;
+    try {
+      connection = await connectWithTimeout(endpoint, addr, this.alpn, timeoutMs);
+    } catch (err) {
+      throw new IrohClientError(IrohClientErrorCode.CONNECT_FAILED, (err as Error).message);
+    }
+    if (this.endpoint !== endpoint) {
+      closeConnection(connection, 0, 'client closed');
+      throw closedWhileConnecting();
+    }
+    return connection;
+  }
+
+  /**
+   * One attempt to reach a peer: a QUIC connection, its stream, and the server's HELLO, all
+   * within `connectTimeout` (counted once the endpoint is bound). Fails with UNAUTHORIZED
+   * when the server refused this client, CONNECT_FAILED otherwise; configuration errors
+   * (key, bind address) are thrown as they are.
+   */
+  async attempt(addr: iroh.EndpointAddr, host: ClientChannelHost, settings: AttemptSettings): Promise<Transport> {
+    await this.bind();
+    const deadline = Date.now() + settings.connectTimeout;
+    const connection = await this.dial(addr, settings.connectTimeout);
+    let channel: ClientChannel | null = null;
+    try {
+      const bi = await connection.openBi();
+      const keepAlive = { ...settings.keepAlive, peerActivity: () => datagramsReceived(connection) };
+      const opened = new ClientChannel(bi, host, keepAlive);
+      channel = opened;
+      connection.closed().then(
+        reason => opened.close(connectionLostError(reason)),
+        err => opened.close(connectionLostError(bindingErrorMessage(err))),
+      );
+      await opened.hello(deadline - Date.now());
+      return { connection, channel: opened };
+    } catch (err) {
+      if (channel) closeTransport({ connection, channel }, 'connect attempt failed');
+      else closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
+      throw attemptError(err);
+    }
+  }
+
+  /**
+   * Closes the endpoint; attempts still running fail. The sockets and native memory of a
+   * closed endpoint go only when it is collected: a fixed port is waited for (the caller may
+   * bind it again), otherwise the release runs in the background so close() stays fast.
+   */
+  async close(): Promise<void> {
+    this.generation++;
+    this.binding = null;
+    // In functions of their own, so that no local here references the endpoint while its
+    // port is released.
+    const sockets = await this.closeEndpoint();
+    if (!sockets) return;
+    const release = releaseNativeHandles(sockets);
+    if (hasFixedPort(this.options.bindAddr)) await release;
+    else void release;
+  }
+
+  private closeEndpoint(): Promise<string[] | null> {
+    return closeEndpoint(
+      () => {
+        const endpoint = this.endpoint;
+        this.endpoint = null;
+        return endpoint;
+      },
+      message => this.logger.warn(message),
+    );
+  }
+}
+
+/** Closes a transport that is no longer wanted: what is pending on it fails with CLIENT_CLOSED. */
+export function closeTransport(transport: Transport, reason: string): void {
+  transport.channel.close(new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, reason));
+  closeConnection(transport.connection, ErrorCode.NO_ERROR, reason);
+}
+
+/** UNAUTHORIZED and CONNECT_FAILED as they are; other failures of an attempt (a stream lost during HELLO) as CONNECT_FAILED. */
+function attemptError(err: unknown): unknown {
+  if (!(err instanceof IrohClientError)) return err;
+  if (err.code === IrohClientErrorCode.UNAUTHORIZED || err.code === IrohClientErrorCode.CONNECT_FAILED) return err;
+  return new IrohClientError(IrohClientErrorCode.CONNECT_FAILED, err.message);
+}
+
+/** UDP datagrams received on a connection: it grows with every ACK and frame from the peer. */
+function datagramsReceived(connection: iroh.Connection): number {
+  try {
+    return connection.stats().udpRxDatagrams;
+  } catch {
+    return -1;
+  }
+}
+
+function closedWhileConnecting(): IrohClientError {
+  return new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
+}
+
+function hasFixedPort(bindAddr: string | undefined): boolean {
+  return bindAddr !== undefined && !/:0$/.test(bindAddr);
+}

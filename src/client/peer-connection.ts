@@ -1,0 +1,338 @@
+import iroh = require('../iroh/binding');
+import { closeConnection, parsePeer } from '../iroh';
+import { ErrorCode, Frame, ReplyMessage } from '../protocol';
+import { Backoff } from './backoff';
+import { ClientChannel, ClientChannelHost } from './client-channel';
+import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { ClientRequest } from './client-request';
+import { AttemptSettings, Connector, Transport, closeTransport } from './connector';
+
+/** A peer's state, as a gRPC subchannel's. */
+export enum PeerState {
+  /** Not connected and not trying (never asked, or its background attempts ran out). */
+  IDLE = 'idle',
+  /** Attempts in progress, none failed yet. */
+  CONNECTING = 'connecting',
+  /** A connection that takes requests. */
+  READY = 'ready',
+  /** An attempt failed since the peer was last ready; attempts may go on in the background. */
+  TRANSIENT_FAILURE = 'transient-failure',
+  /** The server is shutting down: replies in flight still come, nothing new goes to it. */
+  DRAINING = 'draining',
+}
+
+/** What {@link ClientIroh.ping} measured. */
+export interface IrohPingResult {
+  /** Round-trip time of a PING/PONG, in milliseconds. */
+  rttMs: number;
+  /** `direct` when the connection goes straight to the peer's address, `relay` through a relay. */
+  path: 'direct' | 'relay';
+  /** The peer's address on the selected path (ip:port, or the relay URL). */
+  remoteAddr: string | null;
+  /** The endpoint id of the peer that answered. */
+  endpointId: string;
+}
+
+export interface PeerSettings extends AttemptSettings {
+  /** Attempts made in the background after a loss or a failed attempt, before the peer waits to be asked. */
+  retryAttempts: number;
+  /** Delay before the first background retry, doubled each time up to `maxRetryDelay`. */
+  retryDelay: number;
+  maxRetryDelay: number;
+}
+
+export interface AttemptFailure {
+  /** When the failed attempt began (ms since epoch). */
+  startedAt: number;
+  /** When it failed. */
+  endedAt: number;
+  error: Error;
+}
+
+export interface PeerHost {
+  readonly maxMessageSize: number;
+  decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage>;
+  /** The peer's state or its connecting activity changed; `reason` says why it left READY. */
+  onPeerChanged(peer: PeerConnection, reason: string | null): void;
+  onAttemptFailed(peer: PeerConnection, failure: AttemptFailure): void;
+}
+
+/** An attempt begun this recently stands for a fresh one, so a burst of requests dials once. */
+export const FRESH_ATTEMPT_MS = 250;
+
+/**
+ * One peer, as a gRPC subchannel: its connection and stream, the HELLO that makes it READY,
+ * and the attempts that reconnect it. Attempts may overlap: a QUIC handshake begun while
+ * the peer was down waits for its retransmission timer (1 s, then 2, 4…), so a fresh attempt
+ * every `maxRetryDelay` at most finds a peer that came back sooner than an old one would.
+ */
+export class PeerConnection implements ClientChannelHost {
+  /** The peer's endpoint id (the configured string when it could not be parsed). */
+  readonly endpointId: string;
+  private readonly addr: iroh.EndpointAddr | null = null;
+  private readonly configError: Error | null = null;
+  private current: Transport | null = null;
+  private readonly draining = new Set<Transport>();
+  private attemptsInFlight = 0;
+  private lastAttemptAt = -Infinity;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** A fresh attempt asked for by a request, due FRESH_ATTEMPT_MS after the last one began. */
+  private freshTimer: NodeJS.Timeout | null = null;
+  private retriesLeft = 0;
+  private readonly backoff: Backoff;
+  private failedSinceReady = false;
+  /** The last failed attempt since the peer was ready. */
+  lastFailure: AttemptFailure | null = null;
+  /** Bumped by reset(): attempts of an earlier generation drop their result. */
+  private generation = 0;
+
+  constructor(
+    readonly target: string,
+    private readonly connector: Connector,
+    private readonly settings: PeerSettings,
+    private readonly host: PeerHost,
+  ) {
+    try {
+      this.addr = parsePeer(target);
+      this.endpointId = this.addr.id().toString();
+    } catch (err) {
+      this.configError = err as Error;
+      this.endpointId = String(target);
+    }
+    this.backoff = new Backoff({ initial: settings.retryDelay, max: settings.maxRetryDelay });
+  }
+
+  get maxMessageSize(): number {
+    return this.host.maxMessageSize;
+  }
+
+  get state(): PeerState {
+    if (this.current) return PeerState.READY;
+    if (this.draining.size > 0) return PeerState.DRAINING;
+    if (this.failedSinceReady) return PeerState.TRANSIENT_FAILURE;
+    return this.isConnecting ? PeerState.CONNECTING : PeerState.IDLE;
+  }
+
+  get isReady(): boolean {
+    return this.current !== null;
+  }
+
+  /** Attempts are running or scheduled. */
+  get isConnecting(): boolean {
+    return this.attemptsInFlight > 0 || this.retryTimer !== null || this.freshTimer !== null;
+  }
+
+  /** Requests in flight on the ready connection (what the picker balances). */
+  get pending(): number {
+    return this.current?.channel.pendingCount ?? 0;
+  }
+
+  /** The ready connection and its stream, or null. */
+  get transport(): Readonly<Transport> | null {
+    return this.current;
+  }
+
+  /** Writes a request on the ready connection; false (nothing written) when there is none. */
+  write(request: ClientRequest): boolean {
+    const transport = this.current;
+    if (!transport?.channel.isWritable) return false;
+    request.peer = this;
+    return transport.channel.write(request);
+  }
+
+  /**
+   * Connects unless ready: a fresh attempt now, unless one began within FRESH_ATTEMPT_MS.
+   * Should it fail, background attempts follow (see {@link startRetries}).
+   */
+  requestConnection(): void {
+    if (this.current) return;
+    const sinceLast = Date.now() - this.lastAttemptAt;
+    if (sinceLast >= FRESH_ATTEMPT_MS) {
+      void this.attempt(false);
+    } else if (this.attemptsInFlight === 0 && !this.freshTimer) {
+      // The last attempt already failed: the peer may be back since, so a request gets an
+      // attempt of its own, a burst of requests one together.
+      this.freshTimer = setTimeout(() => {
+        this.freshTimer = null;
+        if (!this.current && this.attemptsInFlight === 0) void this.attempt(false);
+      }, FRESH_ATTEMPT_MS - sinceLast);
+      this.freshTimer.unref();
+    }
+  }
+
+  /** Measures the round trip on the ready connection and tells which path it uses. */
+  async ping(timeoutMs: number): Promise<IrohPingResult> {
+    const transport = this.current;
+    if (!transport) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Not connected to ${this.endpointId}`);
+    const rttMs = await transport.channel.ping(timeoutMs);
+    let selected: iroh.PathSnapshot | undefined;
+    try {
+      selected = transport.connection.paths().find(p => p.isSelected);
+    } catch {
+      // Closed meanwhile: the round trip was still measured.
+    }
+    return { rttMs, path: selected?.isRelay ? 'relay' : 'direct', remoteAddr: selected?.remoteAddr ?? null, endpointId: this.endpointId };
+  }
+
+  /**
+   * Closes the peer's connections (what is pending fails with CLIENT_CLOSED) after events
+   * already handed over reached the server, and stops every attempt. It may connect again.
+   */
+  async reset(): Promise<void> {
+    this.generation++;
+    this.stopRetries();
+    this.attemptsInFlight = 0;
+    this.lastAttemptAt = -Infinity;
+    this.failedSinceReady = false;
+    this.lastFailure = null;
+    this.backoff.reset();
+    const transports = [...(this.current ? [this.current] : []), ...this.draining];
+    this.current = null;
+    this.draining.clear();
+    const closed = new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed');
+    for (const { channel } of transports) channel.close(closed);
+    // Events already handed over (emit() completed) must reach the server, as over TCP.
+    await Promise.all(transports.map(({ channel }) => channel.delivered(1000)));
+    for (const { connection } of transports) closeConnection(connection, ErrorCode.NO_ERROR, 'client closed');
+  }
+
+  decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
+    return this.host.decodeReply(frame);
+  }
+
+  onChannelClosed(channel: ClientChannel, error: IrohClientError): void {
+    if (this.current?.channel === channel) {
+      const { connection } = this.current;
+      this.current = null;
+      closeConnection(connection, ErrorCode.NO_ERROR, 'stream closed');
+      this.reconnectInBackground();
+      this.host.onPeerChanged(this, error.message);
+      return;
+    }
+    this.dropDraining(channel, 'stream closed');
+  }
+
+  onChannelDraining(channel: ClientChannel, reason: string): void {
+    const transport = this.current;
+    if (transport?.channel !== channel) return;
+    this.current = null;
+    this.draining.add(transport);
+    this.reconnectInBackground();
+    this.host.onPeerChanged(this, `Server going away (${reason})`);
+  }
+
+  /**
+   * The last request on a draining stream ended: our side of the stream is finished, which
+   * tells the server nothing more comes on it (whatever crossed its GOAWAY arrived before),
+   * and the connection is closed once that has been delivered.
+   */
+  onChannelDrained(channel: ClientChannel): void {
+    const transport = [...this.draining].find(candidate => candidate.channel === channel);
+    if (!transport) return;
+    this.draining.delete(transport);
+    channel.close(new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Drained'));
+    void channel.delivered(1000).then(() => closeConnection(transport.connection, ErrorCode.NO_ERROR, 'drained'));
+    this.host.onPeerChanged(this, null);
+  }
+
+  private dropDraining(channel: ClientChannel, reason: string): void {
+    for (const transport of this.draining) {
+      if (transport.channel !== channel) continue;
+      this.draining.delete(transport);
+      closeConnection(transport.connection, ErrorCode.NO_ERROR, reason);
+      this.host.onPeerChanged(this, null);
+    }
+  }
+
+  /** After a loss: an attempt at once, then the background ones. */
+  private reconnectInBackground(): void {
+    this.stopRetries();
+    if (this.settings.retryAttempts <= 0) return;
+    this.retriesLeft = this.settings.retryAttempts - 1;
+    void this.attempt(true);
+    this.scheduleRetry();
+  }
+
+  /**
+   * Background attempts, `retryAttempts` of them, each `backoff` after the one before
+   * whether or not that one has ended: the peer may be down, and an attempt begun then only
+   * retries at QUIC's retransmission timer. They start after a loss or a failed attempt, not
+   * while a first attempt is still running, so a live but slow server gets one connection.
+   */
+  private startRetries(): void {
+    if (this.retryTimer) return;
+    this.retriesLeft = this.settings.retryAttempts;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.current || this.retryTimer || this.retriesLeft <= 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.current) return;
+      this.retriesLeft--;
+      void this.attempt(true);
+      this.scheduleRetry();
+    }, this.backoff.next());
+    this.retryTimer.unref();
+  }
+
+  private stopRetries(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.freshTimer) clearTimeout(this.freshTimer);
+    this.freshTimer = null;
+    this.retriesLeft = 0;
+  }
+
+  /** One attempt; `background` when the retry schedule made it (its failure starts no new schedule). */
+  private async attempt(background: boolean): Promise<void> {
+    const generation = this.generation;
+    const startedAt = Date.now();
+    this.lastAttemptAt = startedAt;
+    this.attemptsInFlight++;
+    this.host.onPeerChanged(this, null);
+    let transport: Transport;
+    try {
+      if (!this.addr) throw this.configError ?? new Error(`peer ${this.target} could not be read`);
+      transport = await this.connector.attempt(this.addr, this, this.settings);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      this.attemptsInFlight--;
+      this.onAttemptFailed({ startedAt, endedAt: Date.now(), error: err as Error }, background);
+      return;
+    }
+    if (generation !== this.generation || this.current) {
+      // close() ran meanwhile, or another attempt won.
+      closeTransport(transport, generation !== this.generation ? 'client closed' : 'superseded');
+      if (generation === this.generation) {
+        this.attemptsInFlight--;
+        this.host.onPeerChanged(this, null);
+      }
+      return;
+    }
+    this.attemptsInFlight--;
+    this.current = transport;
+    this.failedSinceReady = false;
+    this.lastFailure = null;
+    this.stopRetries();
+    this.backoff.reset();
+    this.host.onPeerChanged(this, null);
+  }
+
+  private onAttemptFailed(failure: AttemptFailure, background: boolean): void {
+    this.lastFailure = failure;
+    this.failedSinceReady = true;
+    if (this.isPermanent(failure)) this.stopRetries();
+    else if (!background) this.startRetries();
+    this.host.onAttemptFailed(this, failure);
+    this.host.onPeerChanged(this, null);
+  }
+
+  /** Failures that retrying cannot mend: configuration errors, and a server that refused us. */
+  private isPermanent(failure: AttemptFailure | null): boolean {
+    if (!failure) return false;
+    const { error } = failure;
+    return !(error instanceof IrohClientError) || error.code === IrohClientErrorCode.UNAUTHORIZED;
+  }
+}
