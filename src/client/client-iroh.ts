@@ -44,7 +44,6 @@ export interface IrohPeerPing {
 export class ClientIroh extends ClientProxy<IrohEvents, string> implements ReplyDecoding {
   protected readonly logger = new Logger(ClientIroh.name);
   readonly maxMessageSize: number;
-  protected readonly compressionThreshold: number;
   /** Milliseconds a request may take from subscribe to its last reply (0: no limit). */
   protected readonly timeout: number;
   private readonly customSerializer: boolean;
@@ -57,7 +56,6 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     super();
     const settings = resolveClientOptions(options);
     this.maxMessageSize = settings.maxMessageSize;
-    this.compressionThreshold = settings.compressionThreshold;
     this.timeout = settings.timeout;
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
@@ -226,9 +224,10 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     const pattern = this.normalizePattern(packet.pattern);
     let payload: EncodedPayload;
     try {
+      // Not compressed here: the channel's stream compresses with the codec its server reads.
       payload = this.customSerializer
-        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
-        : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
+        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), 0)
+        : encodeRequestMessage(pattern, packet.data, packet.metadata, 0);
     } catch (err) {
       throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }
