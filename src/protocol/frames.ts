@@ -148,10 +148,16 @@ export interface Frame {
   pattern?: string;
 }
 
-/** The header of a frame whose payload exceeds the receiver's limit (the payload is skipped). */
+/**
+ * The header of a frame the receiver refused before reading its payload (the payload is
+ * skipped): its length exceeds the receiver's limit, or the receiver's memory budget could
+ * not hold it (`outOfBudget`).
+ */
 export interface OversizedFrame {
   type: FrameType;
   flags: number;
   id: number;
   length: number;
+  /** Refused because the receive budget could not hold the payload, not for its size. */
+  outOfBudget?: boolean;
 }

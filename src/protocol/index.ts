@@ -11,3 +11,4 @@ export * from './receive-budget';
 export * from './compression';
 export * from './pattern-table';
 export * from './stream-encoder';
+export * from './inflate';

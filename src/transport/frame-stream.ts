@@ -16,6 +16,7 @@ import {
   OversizedFrame,
   PatternTableReader,
   ProtocolError,
+  ReceiveBudget,
   StreamEncoder,
 } from '../protocol';
 
@@ -46,6 +47,8 @@ export interface FrameStreamHandlers {
    * read on.
    */
   readPause?(): Promise<void> | null;
+  /** What partly received frames may hold: the decoder reserves from it (unlimited when absent). */
+  readonly receiveBudget?: ReceiveBudget;
 }
 
 export interface FrameStreamOptions {
@@ -112,7 +115,7 @@ export class FrameStream {
         handlers.onOversized(frame);
       },
       onError: error => handlers.onProtocolError(error),
-    });
+    }, handlers.receiveBudget);
   }
 
   /**
