@@ -1,5 +1,5 @@
 import iroh = require('../iroh/binding');
-import { closeConnection, settledWithin } from '../iroh';
+import { closeConnection } from '../iroh';
 import {
   EncodedPayload,
   ErrorCode,

@@ -33,7 +33,7 @@ const doc = { records: Array.from({ length: 6000 }, (_, i) => ({ id: i, name: `r
 
 /** The features the client's stream agreed with its server. */
 function agreed(client: ClientIroh): number {
-  return ((client as unknown as { active: { channel: { features: number } } | null }).active?.channel.features ?? -1) as number;
+  return (client as unknown as { active: { channel: { features: number } } | null }).active?.channel.features ?? -1;
 }
 
 describe('byte-path features between a client and a server that both have them', () => {
