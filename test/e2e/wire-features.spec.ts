@@ -178,6 +178,21 @@ describe('raw clients against a new server', () => {
     peer.drop(connection);
   });
 
+  it('a server whose maxMessageSize is under 1 KiB does not announce PATTERN_TABLE (it could not read every definition)', async () => {
+    const small = await startIrohServer(MathModule, { maxMessageSize: 512 });
+    try {
+      const connection = await peer.connect(small.ticket);
+      const bi = await connection.openBi();
+      await send(bi, encodeFrame(FrameType.PING, HELLO_ID, encodeHello(Feature.PATTERN_TABLE | Feature.BROTLI)));
+      const { frames } = await readFrames(bi, 5000, f => f.some(x => x.type === FrameType.PONG));
+      const features = decodeHello((frames.find(f => f.type === FrameType.PONG) as Frame).payload).features;
+      expect(features & (Feature.PATTERN_TABLE | Feature.BROTLI)).toBe(Feature.BROTLI);
+      peer.drop(connection);
+    } finally {
+      await small.app.close();
+    }
+  });
+
   it('a reference from a client that did not announce PATTERN_TABLE is a protocol error too', async () => {
     const { connection, bi } = await stream();
     const watch = watchFrames(bi);
