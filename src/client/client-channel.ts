@@ -19,7 +19,7 @@ import {
   messageTooLargeMessage,
   sharedFeatures,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure, replyError } from './client-errors';
 import { ClientRequest, RequestCarrier } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
@@ -297,12 +297,8 @@ export class ClientChannel implements RequestCarrier {
     try {
       message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
     } catch (err) {
-      const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
-      const failure = tooLarge
-        ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${(err as Error).message}`)
-        : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`);
       if (!final) this.abandon(frame.id);
-      request.fail(failure);
+      request.fail(replyError(err));
       return;
     }
     if (final) request.finish(message);

@@ -12,14 +12,17 @@ import {
   FrameFlag,
   FrameType,
   ReplyMessage,
+  compressionOf,
   decodeFrameValue,
   decodeReplyMessage,
   encodeEnvelope,
   encodeRequestMessage,
+  inflatePayload,
   messageSize,
   messageTooLargeMessage,
+  withoutCompression,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, replyError } from './client-errors';
 import { resolveClientOptions } from './client-options';
 import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
 import { Connector } from './connector';
@@ -27,6 +30,9 @@ import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
 
 export { IrohPingResult } from './peer-connection';
+
+/** Compressed replies at least this large are inflated off the event loop (their output is some 256 KiB or more). */
+const ASYNC_INFLATE_FROM = 64 * 1024;
 
 /** One peer's answer to {@link ClientIroh.pingAll}. */
 export interface IrohPeerPing {
@@ -204,6 +210,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
+    if (compressionOf(frame.flags) && frame.payload.length >= ASYNC_INFLATE_FROM) {
+      // Inflated on zlib's thread pool, in slices, so the event loop is not held meanwhile.
+      return new Promise<Buffer>(resolve => resolve(inflatePayload(frame.payload, frame.flags, { maxSize: this.maxMessageSize, syncLimit: 1 }))).then(
+        bytes => this.decodeReply({ ...frame, flags: withoutCompression(frame.flags), payload: bytes }),
+        err => {
+          throw replyError(err);
+        },
+      );
+    }
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
