@@ -9,7 +9,6 @@ import {
   isKnownFrameType,
 } from './frames';
 import { MAX_FRAME_HEADER_SIZE } from './limits';
-import { MAX_DEFINING_PAYLOAD } from './pattern-table';
 import { ReceiveBudget, UNLIMITED_BUDGET } from './receive-budget';
 import { VarintCursor, readVarint, varintSize, writeVarint } from './varint';
 
@@ -202,17 +201,13 @@ export class FrameDecoder {
       this.handlers.onFrame({ type, flags, id, payload });
       return next + payloadLength;
     }
-    // Payloads of at most MAX_DEFINING_PAYLOAD bytes are always read: a stream buffers one
-    // partial frame at a time, and pattern definitions travel in such frames (a stream that
-    // skipped one could not go on; see pattern-table.ts).
-    const reserve = payloadLength > MAX_DEFINING_PAYLOAD;
-    if (reserve && !this.budget.reserve(payloadLength)) {
+    if (!this.budget.reserve(payloadLength)) {
       this.discardLeft = payloadLength;
       this.state = State.DISCARD;
       this.handlers.onOversized({ type, flags, id, length: payloadLength, outOfBudget: true });
       return next;
     }
-    this.reserved = reserve ? payloadLength : 0;
+    this.reserved = payloadLength;
     this.current = { type, flags, id, payload: EMPTY };
     this.payloadNeeded = payloadLength;
     this.state = State.PAYLOAD;
