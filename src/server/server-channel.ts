@@ -1,6 +1,7 @@
 import iroh = require('../iroh/binding');
 import { closeConnection } from '../iroh';
 import {
+  EncodedPayload,
   ErrorCode,
   Frame,
   FrameType,
@@ -80,7 +81,7 @@ export class ServerChannel implements RequestOwner {
       onClosed: error => this.onClosed(error),
       readPause: () => this.intake.beforeRead(),
       receiveBudget: this.intake.receiveBudget,
-    });
+    }, { compressionThreshold: host.compressionThreshold });
   }
 
   start(): this {
@@ -174,8 +175,10 @@ export class ServerChannel implements RequestOwner {
     return this.stream.writer.pendingBytes;
   }
 
-  write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
-    return this.stream.writer.write(type, id, payload, flags);
+  /** Writes a frame; an encoded message goes compressed with the codec the client reads, when that pays. */
+  write(type: FrameType, id: number, payload: Buffer | EncodedPayload | null, flags = 0): boolean {
+    if (payload === null || Buffer.isBuffer(payload)) return this.stream.writer.write(type, id, payload, flags);
+    return this.stream.send(type, id, payload);
   }
 
   /**
@@ -194,7 +197,6 @@ export class ServerChannel implements RequestOwner {
     this.goneAway = true;
     this.close();
   }
-
 
   /**
    * Finishes the stream and waits until the client has received everything written (or
@@ -258,10 +260,7 @@ export class ServerChannel implements RequestOwner {
   recordBadMessage(): void {
     if (++this.peer.badMessages > MAX_BAD_MESSAGES) {
       this.onProtocolError(
-        new ProtocolError(
-          ErrorCode.PROTOCOL_ERROR,
-          `more than ${MAX_BAD_MESSAGES} malformed or oversized messages on this connection`,
-        ),
+        new ProtocolError(ErrorCode.PROTOCOL_ERROR, `more than ${MAX_BAD_MESSAGES} malformed or oversized messages on this connection`),
       );
     }
   }
@@ -324,6 +323,8 @@ export class ServerChannel implements RequestOwner {
     if (frame.id === HELLO_ID) {
       try {
         this.hello = decodeHello(frame.payload);
+        // At once: a request right behind the HELLO may name its pattern by reference.
+        this.stream.agree(this.host.features & this.hello.features);
       } catch (err) {
         this.onProtocolError(err as ProtocolError);
         return;
