@@ -25,6 +25,15 @@ const TRANSPORTS = [
   { key: 'grpc', label: 'Nest gRPC' },
   { key: 'raw-stream', label: 'raw binding, stream per request' },
   { key: 'raw-framed', label: 'raw binding, one framed batched stream' },
+  // One ClientIroh in front of two server processes (requests balanced over both): reported,
+  // with no target on a 2-core machine, where the two servers share the cores with the client.
+  {
+    key: 'iroh-2peers',
+    label: 'nestjs-iroh, two servers behind one client',
+    servers: 2,
+    workloads: ['echo64@16', 'echo64@256', 'echo16k@16'],
+    memory: false,
+  },
 ];
 
 /** Deterministic PRNG (mulberry32) so every run sends the same bytes. */

@@ -108,6 +108,7 @@ function printTable(results, workloads, transports) {
   const rows = [];
   for (const w of workloads) {
     for (const t of transports) {
+      if (t.workloads && !t.workloads.includes(w.key)) continue; // a transport measured in a few cells only
       const r = results[t.key]?.workloads[w.key];
       if (!r) {
         rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '', '', '', '']);
@@ -146,7 +147,7 @@ function printTable(results, workloads, transports) {
 function printMemory(results, transports, config) {
   console.log('\nMemory (after GC; RSS includes the binding\'s native memory, heap = V8 heap + external):');
   const header = ['transport', 'server/idle conn', 'client/idle conn', 'server/in-flight req', 'client/in-flight req'];
-  const rows = transports.map(t => {
+  const rows = transports.filter(t => t.memory !== false).map(t => {
     const m = results[t.key]?.memory;
     if (!m) return [t.label, '—', '—', '—', '—'];
     const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;

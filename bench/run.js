@@ -67,6 +67,7 @@ const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
   'iroh-base': ['servers/iroh.js'],
+  'iroh-2peers': ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
   'tcp-tls': ['servers/tcp.js', 'tls'], // + the certificate's folder, added in main()
   grpc: ['servers/grpc.js'],
@@ -237,10 +238,13 @@ async function startPair(transport) {
   const [script, ...argv] = SERVER_SCRIPTS[transport.key];
   // Where the nestjs-iroh processes load the package from (bench/iroh-dist.js).
   const env = transport.key === 'iroh-base' ? { ...process.env, BENCH_IROH_DIST: require('path').resolve(BASELINE_DIST) } : process.env;
-  const serverChild = spawnChild(script, argv, env);
-  const server = ipcClient(serverChild, `${transport.key} server`);
-  const pair = { serverChild, server, clientChild: null, client: null };
-  const { address } = await waitReady(serverChild, `${transport.key} server`);
+  const serverChildren = Array.from({ length: transport.servers ?? 1 }, () => spawnChild(script, argv, env));
+  const servers = serverChildren.map((child, i) => ipcClient(child, `${transport.key} server${serverChildren.length > 1 ? ` ${i + 1}` : ''}`));
+  const server = servers.length === 1 ? servers[0] : serverGroup(servers);
+  const pair = { serverChildren, servers, server, clientChild: null, client: null };
+  const readies = await Promise.all(serverChildren.map(child => waitReady(child, `${transport.key} server`)));
+  // Several servers: the client gets their addresses as one comma-separated list.
+  const address = readies.map(r => r.address).join(',');
   pair.clientChild = spawnChild('clients/driver.js', [transport.key], env);
   pair.client = ipcClient(pair.clientChild, `${transport.key} client`);
   await waitReady(pair.clientChild, `${transport.key} client`);
@@ -251,7 +255,32 @@ async function startPair(transport) {
 async function stopPair(pair) {
   if (!pair) return;
   if (pair.clientChild) await stopChild(pair.clientChild, pair.client);
-  await stopChild(pair.serverChild, pair.server);
+  await Promise.all(pair.serverChildren.map((child, i) => stopChild(child, pair.servers[i])));
+}
+
+/**
+ * Several server processes measured as one: CPU summed, event-loop delay the worst of them;
+ * other commands answered by each, the first answer returned.
+ */
+function serverGroup(servers) {
+  return {
+    async call(msg, timeoutMs) {
+      const answers = await Promise.all(servers.map(s => s.call(msg, timeoutMs)));
+      if (msg.cmd === 'cpu') {
+        const cpu = { user: 0, system: 0 };
+        for (const a of answers) {
+          cpu.user += a.cpu.user;
+          cpu.system += a.cpu.system;
+        }
+        return { ...answers[0], cpu };
+      }
+      if (msg.cmd === 'loopStop') {
+        const delays = answers.map(a => a.loopDelay).filter(Boolean);
+        return { loopDelay: delays.reduce((a, b) => ((b.maxMs ?? 0) > (a.maxMs ?? 0) ? b : a), delays[0] ?? null) };
+      }
+      return answers[0];
+    },
+  };
 }
 
 async function runTransport(transport, payloads) {
@@ -259,7 +288,7 @@ async function runTransport(transport, payloads) {
   let pair = null;
   try {
     // Memory first, while both processes are fresh: later workloads leave freed-but-kept pages in RSS.
-    if (CONFIG.memory) {
+    if (CONFIG.memory && transport.memory !== false) {
       const t0 = Date.now();
       try {
         pair = await startPair(transport);
@@ -276,10 +305,10 @@ async function runTransport(transport, payloads) {
         const failed = pair;
         pair = null;
         failed?.clientChild?.kill('SIGKILL');
-        failed?.serverChild.kill('SIGKILL');
+        failed?.serverChildren.forEach(child => child.kill('SIGKILL'));
       }
     }
-    for (const workload of workloads) {
+    for (const workload of workloads.filter(w => !transport.workloads || transport.workloads.includes(w.key))) {
       const t0 = Date.now();
       try {
         if (!pair) pair = await startPair(transport);
@@ -294,7 +323,7 @@ async function runTransport(transport, payloads) {
         pair = null;
         if (failed) {
           failed.clientChild?.kill('SIGKILL');
-          failed.serverChild.kill('SIGKILL');
+          failed.serverChildren.forEach(child => child.kill('SIGKILL'));
         }
       }
     }

@@ -6,9 +6,13 @@ const { once, count } = require('./nest-common');
 
 const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };
 
-async function create(ticket, payloads) {
+async function create(address, payloads) {
+  // Several servers arrive as one comma-separated list of tickets: one client balances over them.
+  const tickets = address.split(',');
+  const ticket = tickets[0];
+  const target = tickets.length > 1 ? { peers: tickets } : { peer: ticket };
   const open = async () => {
-    const client = new ClientIroh({ ...LOOPBACK, peer: ticket });
+    const client = new ClientIroh({ ...LOOPBACK, ...target });
     await client.connect();
     return client;
   };
