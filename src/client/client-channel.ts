@@ -1,4 +1,5 @@
 import iroh = require('../iroh/binding');
+import { ClientTelemetry, NOOP_CLIENT_TELEMETRY } from '../observability';
 import { FrameStream } from '../transport';
 import {
   EncodedPayload,
@@ -40,6 +41,8 @@ export interface ClientChannelHost {
   onChannelDraining(channel: ClientChannel, reason: string): void;
   /** A draining channel has no request left. */
   onChannelDrained(channel: ClientChannel): void;
+  /** Where the channel counts the bytes it writes and reads (none when absent). */
+  readonly telemetry?: ClientTelemetry;
 }
 
 /**
@@ -59,6 +62,8 @@ export class ClientChannel implements RequestCarrier {
   private readonly pongs = new PongWaiters();
   /** The features both sides announced (known once {@link hello} resolved). */
   features = 0;
+  /** The telemetry the channel's bytes, and its connection's opening and closing, are counted in. */
+  readonly telemetry: ClientTelemetry;
 
   constructor(
     bi: iroh.BiStream,
@@ -66,7 +71,12 @@ export class ClientChannel implements RequestCarrier {
     keepAlive: KeepAliveOptions,
     private readonly ourFeatures = CLIENT_FEATURES,
   ) {
+    const telemetry = (this.telemetry = host.telemetry ?? NOOP_CLIENT_TELEMETRY);
     this.stream = new FrameStream(bi, host.maxMessageSize, {
+      ...(telemetry.enabled && {
+        bytesSent: bytes => telemetry.bytesSent(bytes),
+        bytesReceived: bytes => telemetry.bytesReceived(bytes),
+      }),
       onFrame: frame => this.onFrame(frame),
       onOversized: frame => this.onOversized(frame),
       onProtocolError: error => this.fail(protocolFailure(error)),

@@ -6,6 +6,7 @@ import iroh = require('../iroh/binding');
 import { IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
+import { CallType, ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
 import {
   EncodedPayload,
   Frame,
@@ -20,6 +21,7 @@ import {
   messageTooLargeMessage,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { ClientObservability, recordReply } from './client-observability';
 import { resolveClientOptions } from './client-options';
 import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
 import { Connector } from './connector';
@@ -52,6 +54,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   private readonly emitter = new EventEmitter();
   private readonly connector: Connector;
   private readonly balancer: LoadBalancer;
+  private readonly observability: ClientObservability;
 
   constructor(options: ClientIrohOptions) {
     super();
@@ -65,13 +68,21 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     this.initializeDeserializer(options);
     this.connector = new Connector(options, settings.alpn, this.logger);
     const emit = (event: string, ...args: unknown[]) => this.emitter.emit(event, ...args);
-    this.balancer = new LoadBalancer(settings.targets, this.connector, settings.peer, this, {
-      status: status => this._status$.next(status),
-      connect: () => emit(IrohEventsMap.CONNECT),
-      disconnect: reason => emit(IrohEventsMap.DISCONNECT, reason),
-      peerConnect: endpointId => emit(IrohEventsMap.PEER_CONNECT, endpointId),
-      peerDisconnect: (endpointId, reason) => emit(IrohEventsMap.PEER_DISCONNECT, endpointId, reason),
-    });
+    this.observability = new ClientObservability(() => this.balancer.observePaths());
+    this.balancer = new LoadBalancer(
+      settings.targets,
+      this.connector,
+      settings.peer,
+      this,
+      {
+        status: status => this._status$.next(status),
+        connect: () => emit(IrohEventsMap.CONNECT),
+        disconnect: reason => emit(IrohEventsMap.DISCONNECT, reason),
+        peerConnect: endpointId => emit(IrohEventsMap.PEER_CONNECT, endpointId),
+        peerDisconnect: (endpointId, reason) => emit(IrohEventsMap.PEER_DISCONNECT, endpointId, reason),
+      },
+      () => this.observability.start(),
+    );
     this.emitter.on(IrohEventsMap.ERROR, () => undefined);
   }
 
@@ -90,6 +101,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
    * an attempt begun since the call. Requests do not need it: they connect on their own.
    */
   async connect(): Promise<void> {
+    this.observability.start();
     try {
       await this.balancer.whenReady();
     } catch (err) {
@@ -140,6 +152,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   async close(): Promise<void> {
     await this.balancer.close();
     await this.connector.close();
+    this.observability.dispose();
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
@@ -177,16 +190,43 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
+    const pattern = this.normalizePattern(packet.pattern);
+    // A CLIENT span from here (the subscription) to the last reply, child of the active span.
+    const call = this.startTelemetry('request', pattern);
     let payload: EncodedPayload;
     try {
-      payload = this.encodePacket(packet);
+      payload = this.encodePacket(packet, pattern, call.inject(packet.metadata));
     } catch (err) {
+      call.end(err);
       callback({ err, isDisposed: true });
       return () => undefined;
     }
     const deadline = this.timeout > 0 ? Date.now() + this.timeout : Infinity;
-    const request = this.startRequest({ payload, callback: callback as ReplyCallback, deadline });
-    return () => request.cancel();
+    const replies: ReplyCallback =
+      call === NOOP_CLIENT_CALL
+        ? (callback as ReplyCallback)
+        : message => {
+            recordReply(call, message);
+            callback(message as WritePacket);
+          };
+    const request = this.startRequest({ payload, callback: replies, deadline, telemetry: call });
+    return () => {
+      request.cancel();
+      call.cancel();
+    };
+  }
+
+  /**
+   * The telemetry of a call starting now, as a child of the active span: the client's
+   * telemetry is created by its first call (or connect). With one peer the span names it
+   * from the start; with several, the peer the request is written to does.
+   */
+  protected startTelemetry(type: CallType, pattern: string): ClientCallTelemetry {
+    const telemetry = this.observability.start();
+    if (!telemetry.enabled) return NOOP_CLIENT_CALL;
+    const peers = this.balancer.peers;
+    if (peers.length !== 1) return telemetry.startCall(type, pattern);
+    return telemetry.startCall(type, pattern, peers[0].endpointId, peers[0].transport?.path);
   }
 
   /** Starts a request: to a ready peer, or queued while peers connect (for clients built on this one). */
@@ -197,11 +237,21 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket & { metadata?: unknown }): Promise<T> {
-    const payload = this.encodePacket(packet);
-    const peer = this.balancer.pickReady() ?? (await this.balancer.whenReady());
-    const channel = peer.transport?.channel;
-    if (!channel) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
-    await channel.event(payload);
+    const pattern = this.normalizePattern(packet.pattern);
+    // A CLIENT span until the event is handed to the connection.
+    const call = this.startTelemetry('event', pattern);
+    try {
+      const payload = this.encodePacket(packet, pattern, call.inject(packet.metadata));
+      const peer = this.balancer.pickReady() ?? (await this.balancer.whenReady());
+      const transport = peer.transport;
+      if (!transport) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
+      call.setPeer(peer.endpointId, transport.path);
+      await transport.channel.event(payload);
+    } catch (err) {
+      call.end(err);
+      throw err;
+    }
+    call.end();
     return undefined as T;
   }
 
@@ -222,13 +272,18 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
       : withEnd(deserialized as ReplyMessage);
   }
 
-  private encodePacket(packet: ReadPacket & { metadata?: unknown }): EncodedPayload {
-    const pattern = this.normalizePattern(packet.pattern);
+  /** `metadata`: the packet's, with the trace context when there is one to pass on. */
+  private encodePacket(packet: ReadPacket & { metadata?: unknown }, pattern: string, metadata: unknown): EncodedPayload {
     let payload: EncodedPayload;
     try {
       payload = this.customSerializer
-        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
-        : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
+        ? encodeEnvelope(
+            this.serializer.serialize(
+              metadata === packet.metadata ? { ...packet, pattern } : ({ ...packet, pattern, metadata } as ReadPacket),
+            ),
+            this.compressionThreshold,
+          )
+        : encodeRequestMessage(pattern, packet.data, metadata, this.compressionThreshold);
     } catch (err) {
       throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }

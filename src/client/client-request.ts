@@ -1,3 +1,4 @@
+import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
 import { EncodedPayload, Feature, Frame, ReplyMessage, messageSize, withDeadline } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 
@@ -47,6 +48,8 @@ export interface ClientRequestOptions {
   decode?: ReplyDecoder | null;
   /** Request-stream messages follow through `send()` and `end()`. */
   upload?: boolean;
+  /** The call's telemetry, told which server the request is written to. */
+  telemetry?: ClientCallTelemetry;
 }
 
 /** Request-stream bytes kept for a transparent retry; past it the request can no longer move. */
@@ -72,6 +75,10 @@ export class ClientRequest {
   peer: unknown = null;
   /** Set by the router that queued or wrote it. */
   router: RequestRouter | null = null;
+  /** The call's telemetry (its owner records the replies; peers report where it went). */
+  readonly telemetry: ClientCallTelemetry;
+  /** The peer the telemetry was last told of. */
+  tracedPeer: unknown = null;
   readonly decode: ReplyDecoder | null;
   readonly deadline: number;
   private readonly timeoutMs: number;
@@ -97,6 +104,7 @@ export class ClientRequest {
     this.deadline = options.deadline;
     this.decode = options.decode ?? null;
     this.uploading = options.upload === true;
+    this.telemetry = options.telemetry ?? NOOP_CLIENT_CALL;
     const now = Date.now();
     this.timeoutMs = Math.max(0, Math.round(this.deadline - now));
     if (Number.isFinite(this.deadline)) {

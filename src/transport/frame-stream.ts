@@ -36,6 +36,10 @@ export interface FrameStreamHandlers {
    * read on.
    */
   readPause?(): Promise<void> | null;
+  /** Bytes read, per chunk (for metrics). */
+  bytesReceived?: (bytes: number) => void;
+  /** Bytes handed to the stream, per write batch (for metrics). */
+  bytesSent?: (bytes: number) => void;
 }
 
 /**
@@ -58,7 +62,13 @@ export class FrameStream {
     writerOptions: FrameWriterOptions = DEFAULT_FRAME_WRITER_OPTIONS,
   ) {
     const send = stream.send;
-    const sink: FrameSink = (parts, total) => send.writeAll(toBindingBytes(parts, total));
+    const counted = handlers.bytesSent;
+    const sink: FrameSink = counted
+      ? (parts, total) => {
+          counted(total);
+          return send.writeAll(toBindingBytes(parts, total));
+        }
+      : (parts, total) => send.writeAll(toBindingBytes(parts, total));
     this.writer = new FrameWriter(sink, err => this.end(IrohError.from('stream write failed', err)), writerOptions);
     this.decoder = new FrameDecoder(maxMessageSize, {
       onFrame: frame => {
@@ -110,6 +120,7 @@ export class FrameStream {
         if (bytes.length === size) size = Math.min(MAX_READ, size * 2);
         else if (bytes.length < size / 4) size = Math.max(MIN_READ, size / 2);
         this.lastReceivedAt = Date.now();
+        this.handlers.bytesReceived?.(bytes.length);
         if (this.decoder.failed || this.decodingStopped) continue;
         this.decoder.push(fromBindingBytes(bytes));
         // Backpressure: while the peer does not read what we write, read no more from it.

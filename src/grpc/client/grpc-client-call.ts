@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { ClientRequest, ClientRequestOptions } from '../../client/client-request';
+import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../../observability';
 import {
   EncodedPayload,
   Frame,
@@ -52,7 +53,8 @@ export type RequestStarter = (options: ClientRequestOptions) => ClientRequest;
  * of the request stream and a cancellation given while no peer is ready yet are kept by the
  * request and applied in order when it is written. The deadline (the earlier of the call's
  * and the client's `timeout`) counts from creation, connecting included. Once the call has
- * ended the listener hears nothing more.
+ * ended the listener hears nothing more. `telemetry` (its CLIENT span, started by the caller)
+ * passes the trace context on in the call header and ends with the call's status.
  */
 export class GrpcClientCall {
   private request: ClientRequest | null = null;
@@ -63,6 +65,7 @@ export class GrpcClientCall {
     private readonly spec: GrpcCallSpec,
     private readonly limits: GrpcCallLimits,
     private readonly listener: GrpcCallListener,
+    private readonly telemetry: ClientCallTelemetry = NOOP_CLIENT_CALL,
   ) {
     const now = Date.now();
     const deadline = Math.min(deadlineOf(spec.deadline), limits.timeout > 0 ? now + limits.timeout : Infinity);
@@ -72,14 +75,16 @@ export class GrpcClientCall {
     }
     const data = spec.requestStream ? undefined : this.encodeMessage(spec.request);
     if (data === FAILED) return;
+    const fixed: GrpcCallHeader = {};
     const headers = metadataToWire(spec.metadata);
+    if (headers) fixed.headers = headers;
+    if (spec.requestStream) fixed.requestStream = true;
+    if (spec.codec.protobuf) fixed.protobuf = true;
+    // The trace context goes beside the headers (docs/observability.md), taken once.
+    const traced = telemetry.inject(fixed) as GrpcCallHeader;
     // The header carries the time left as of the moment the call is written.
     const payload = (remainingMs: number): EncodedPayload => {
-      const header: GrpcCallHeader = {};
-      if (headers) header.headers = headers;
-      if (Number.isFinite(remainingMs)) header.timeoutMs = Math.ceil(remainingMs);
-      if (spec.requestStream) header.requestStream = true;
-      if (spec.codec.protobuf) header.protobuf = true;
+      const header = Number.isFinite(remainingMs) ? { ...traced, timeoutMs: Math.ceil(remainingMs) } : traced;
       return encodeRequestMessage(spec.path, data, header, limits.compressionThreshold);
     };
     if (!this.checkSize(payload(deadline - now))) return;
@@ -89,6 +94,7 @@ export class GrpcClientCall {
       deadline,
       decode: frame => this.decode(frame),
       upload: spec.requestStream,
+      telemetry,
     });
   }
 
@@ -114,6 +120,7 @@ export class GrpcClientCall {
     if (this.finished) return;
     this.finished = true;
     this.request?.cancel();
+    this.telemetry.cancel();
   }
 
   private decode(frame: Frame): ReplyMessage {
@@ -141,9 +148,13 @@ export class GrpcClientCall {
       this.fail(status);
       return;
     }
-    if (reply.response !== undefined) this.listener.onMessage(reply.response);
+    if (reply.response !== undefined) {
+      this.telemetry.onValue();
+      this.listener.onMessage(reply.response);
+    }
     if (reply.isDisposed && !this.finished) {
       this.finished = true;
+      this.telemetry.end();
       this.listener.onComplete();
     }
   }
@@ -182,7 +193,9 @@ export class GrpcClientCall {
   private fail(status: GrpcStatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    this.listener.onError(serviceError(status));
+    const error = serviceError(status);
+    this.telemetry.end(error);
+    this.listener.onError(error);
   }
 }
 

@@ -1,0 +1,51 @@
+import { ClientCallTelemetry, ClientTelemetry, NOOP_CLIENT_TELEMETRY, PeerPathObservation, createClientTelemetry } from '../observability';
+import { ReplyMessage } from '../protocol';
+
+/**
+ * A client's telemetry over its life: none until it first connects or sends (the
+ * OpenTelemetry API is loaded and the tracer and meter are taken then, so that providers the
+ * application registers at start-up are used), released when it closes, taken afresh when it
+ * is used again.
+ */
+export class ClientObservability {
+  private live: ClientTelemetry | null = null;
+
+  /** `peers` is read when metrics are collected (the RTT and path of each connection). */
+  constructor(private readonly peers: () => Iterable<PeerPathObservation>) {}
+
+  /** The telemetry, created on first use since construction or the last {@link dispose}. */
+  start(): ClientTelemetry {
+    let live = this.live;
+    if (live === null) {
+      live = createClientTelemetry();
+      if (live.enabled) live.observePeers(this.peers);
+      this.live = live;
+    }
+    return live;
+  }
+
+  /** The client closed: what the telemetry registered is released. */
+  dispose(): void {
+    const live = this.live;
+    this.live = null;
+    live?.dispose();
+  }
+
+  /** The telemetry in use, or the no-op before the client was first used. */
+  get current(): ClientTelemetry {
+    return this.live ?? NOOP_CLIENT_TELEMETRY;
+  }
+}
+
+/**
+ * Records a reply as Nest's observer reads it (`ClientProxy#createObserver`): an error ends
+ * the call as failed; a value counts; the last reply ends it.
+ */
+export function recordReply(call: ClientCallTelemetry, message: ReplyMessage): void {
+  if (message.err) {
+    call.end(message.err);
+    return;
+  }
+  if (message.response !== undefined) call.onValue();
+  if (message.isDisposed) call.end();
+}
