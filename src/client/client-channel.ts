@@ -6,6 +6,7 @@ import {
   ErrorCode,
   Feature,
   Frame,
+  FrameFlag,
   FrameType,
   HELLO_ID,
   OversizedFrame,
@@ -18,9 +19,10 @@ import {
   isFinalReply,
   messageTooLargeMessage,
   sharedFeatures,
+  takeReplyMetadata,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure } from './client-errors';
-import { ClientRequest, RequestCarrier } from './client-request';
+import { ClientRequest, RequestCarrier, withReplyMetadata } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
 
@@ -28,7 +30,7 @@ import { PongWaiters } from './pong-waiters';
 const MAX_REQUEST_ID = 0x7fffffff;
 
 /** The features a client announces in its HELLO. */
-export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN;
+export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.REPLY_METADATA;
 
 export interface ClientChannelHost {
   readonly maxMessageSize: number;
@@ -291,7 +293,14 @@ export class ClientChannel implements RequestCarrier {
     }
     let message: ReplyMessage | Promise<ReplyMessage>;
     try {
-      message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
+      if (frame.flags & FrameFlag.REPLY_METADATA) {
+        if (!final) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'reply metadata on a frame that does not end the request');
+        const taken = takeReplyMetadata(frame);
+        const reply = request.decode ? request.decode(taken.frame) : this.host.decodeReply(taken.frame);
+        message = withReplyMetadata(reply, taken.metadata);
+      } else {
+        message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
+      }
     } catch (err) {
       const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
       const failure = tooLarge

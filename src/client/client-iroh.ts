@@ -21,12 +21,13 @@ import {
   messageTooLargeMessage,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
-import { ClientObservability, recordReply } from './client-observability';
+import { ClientObservability } from './client-observability';
 import { resolveClientOptions } from './client-options';
-import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
+import { ClientRequest, ClientRequestOptions } from './client-request';
 import { Connector } from './connector';
 import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
+import { deliverReplies } from './reply-delivery';
 
 export { IrohPingResult } from './peer-connection';
 
@@ -36,6 +37,16 @@ export interface IrohPeerPing {
   /** The round trip, or null when the peer could not be reached. */
   result: IrohPingResult | null;
   error: Error | null;
+}
+
+/** Per-call options of {@link ClientIroh.send}. */
+export interface IrohSendOptions {
+  /**
+   * Receives the reply metadata the handler set (`IrohContext#setReplyMetadata()`), once,
+   * just before the last value, the completion or the error reaches the subscriber. Not
+   * called when the handler set none, or the server is of a version that does not carry it.
+   */
+  onReplyMetadata?: (metadata: Record<string, unknown>) => void;
 }
 
 /**
@@ -174,13 +185,17 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   /**
    * As `ClientProxy#send`, without its `connect()` first: the request connects on its own,
    * and its deadline (`timeout`) counts from here, connecting included. The result is the
-   * same lazy Observable.
+   * same lazy Observable. `options` (not part of `ClientProxy`) may ask for the reply
+   * metadata.
    */
-  override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+  override send<TResult = any, TInput = any>(pattern: any, data: TInput, options?: IrohSendOptions): Observable<TResult> {
     if (pattern === null || pattern === undefined || data === null || data === undefined) {
       return super.send(pattern, data);
     }
-    return new Observable<TResult>(observer => this.publish(this.packetOf(pattern, data), this.createObserver(observer)));
+    const onReplyMetadata = options?.onReplyMetadata;
+    return new Observable<TResult>(observer =>
+      this.publishRequest(this.packetOf(pattern, data), this.createObserver(observer), onReplyMetadata),
+    );
   }
 
   /** The packet Nest builds: with Nest 12, through `createPacket`, so the dispatch hook runs. */
@@ -190,6 +205,14 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
+    return this.publishRequest(packet, callback, undefined);
+  }
+
+  private publishRequest(
+    packet: ReadPacket & { metadata?: unknown },
+    callback: (packet: WritePacket) => void,
+    onReplyMetadata: IrohSendOptions['onReplyMetadata'],
+  ): () => void {
     const pattern = this.normalizePattern(packet.pattern);
     // A CLIENT span from here (the subscription) to the last reply, child of the active span.
     const call = this.startTelemetry('request', pattern);
@@ -202,13 +225,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
       return () => undefined;
     }
     const deadline = this.timeout > 0 ? Date.now() + this.timeout : Infinity;
-    const replies: ReplyCallback =
-      call === NOOP_CLIENT_CALL
-        ? (callback as ReplyCallback)
-        : message => {
-            recordReply(call, message);
-            callback(message as WritePacket);
-          };
+    const replies = deliverReplies(callback, call, onReplyMetadata);
     const request = this.startRequest({ payload, callback: replies, deadline, telemetry: call });
     return () => {
       request.cancel();

@@ -36,16 +36,3 @@ export class ClientObservability {
     return this.live ?? NOOP_CLIENT_TELEMETRY;
   }
 }
-
-/**
- * Records a reply as Nest's observer reads it (`ClientProxy#createObserver`): an error ends
- * the call as failed; a value counts; the last reply ends it.
- */
-export function recordReply(call: ClientCallTelemetry, message: ReplyMessage): void {
-  if (message.err) {
-    call.end(message.err);
-    return;
-  }
-  if (message.response !== undefined) call.onValue();
-  if (message.isDisposed) call.end();
-}

@@ -1,8 +1,13 @@
 import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
-import { EncodedPayload, Feature, Frame, ReplyMessage, messageSize, withDeadline } from '../protocol';
+import { EncodedPayload, Feature, Frame, ReplyMessage, ReplyMetadata, messageSize, withDeadline } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 
-export type ReplyCallback = (message: ReplyMessage) => void;
+/** A reply as the client delivers it: Nest's reply message, with the handler's reply metadata on the last one. */
+export interface ClientReply extends ReplyMessage {
+  replyMetadata?: ReplyMetadata;
+}
+
+export type ReplyCallback = (message: ClientReply) => void;
 
 /** Decodes one reply frame of a request (default: the channel host's decoder). */
 export type ReplyDecoder = (frame: Frame) => ReplyMessage;
@@ -259,6 +264,15 @@ export class ClientRequest {
         err => this.callback({ err, isDisposed: true }),
       );
   }
+}
+
+/** `reply` (or what it resolves to) with `metadata` as its reply metadata. */
+export function withReplyMetadata(
+  reply: ReplyMessage | Promise<ReplyMessage>,
+  metadata: ReplyMetadata | undefined,
+): ClientReply | Promise<ClientReply> {
+  if (metadata === undefined) return reply;
+  return isPromise(reply) ? reply.then(message => ({ ...message, replyMetadata: metadata })) : { ...reply, replyMetadata: metadata };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -61,7 +61,7 @@ export function frameTypeName(type: number): string {
 /**
  * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
  * sent only to a peer whose HELLO announced the matching feature; 0x10 (brotli-compressed
- * payload), 0x20 (reply metadata) and 0x40 (pattern by index) are reserved for such features.
+ * payload) and 0x40 (pattern by index) are reserved for such features.
  */
 export enum FrameFlag {
   NONE = 0,
@@ -80,9 +80,15 @@ export enum FrameFlag {
    * announced {@link Feature.DEADLINE}.
    */
   DEADLINE = 0x08,
+  /**
+   * RESPONSE, END and ERROR only: the payload starts with the handler's reply metadata (a
+   * varint length and a JSON object; see `reply-metadata.ts`); the reply's payload follows.
+   * Sent only to a client whose HELLO announced {@link Feature.REPLY_METADATA}.
+   */
+  REPLY_METADATA = 0x20,
 }
 
-export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE;
+export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE | FrameFlag.REPLY_METADATA;
 
 /**
  * Error codes: carried in GOAWAY frames, in per-request transport errors, and as the QUIC

@@ -26,6 +26,11 @@ export enum Feature {
    * finish; requests that arrive after it are refused with GOING_AWAY, never run.
    */
   DRAIN = 1 << 1,
+  /**
+   * The client reads reply metadata: the frame that ends a request may carry what its handler
+   * set ({@link FrameFlag.REPLY_METADATA}). (Bits 2 and 3 are taken by other features.)
+   */
+  REPLY_METADATA = 1 << 4,
 }
 
 export interface Hello {

@@ -8,3 +8,4 @@ export * from './varint';
 export * from './messages';
 export * from './hello';
 export * from './receive-budget';
+export * from './reply-metadata';

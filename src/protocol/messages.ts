@@ -83,6 +83,7 @@ export function withDeadline(payload: EncodedPayload, timeoutMs: number): Encode
 
 /** Decodes a REQUEST or EVENT frame. Throws a ProtocolError for a malformed payload. */
 export function decodeRequestMessage(frame: Frame, maxMessageSize: number): DecodedRequest {
+  if (frame.flags & FrameFlag.REPLY_METADATA) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: reply metadata flag');
   let timeoutMs: number | undefined;
   let payload = frame.payload;
   if (frame.flags & FrameFlag.DEADLINE) {

@@ -162,7 +162,7 @@ interface FrameSpec {
 const frameArb = (maxPayload: number): fc.Arbitrary<FrameSpec> =>
   fc.record({
     type: frameTypeArb,
-    flags: fc.integer({ min: 0, max: KNOWN_FLAGS }),
+    flags: fc.integer({ min: 0, max: 255 }).map(flags => flags & KNOWN_FLAGS),
     id: idArb,
     payload: fc.oneof(
       { weight: 3, arbitrary: fc.uint8Array({ maxLength: 16 }) },

@@ -64,9 +64,9 @@ export class TracedController {
   }
 
   @EventPattern('traced.event')
-  event(@Payload() _data: unknown, @Ctx() ctx: IrohContext): void {
+  event(@Payload() _data: unknown, @Ctx() ctx: unknown): void {
     seen.event.push(activeSpan());
-    seen.metadata.push(ctx.getMetadata());
+    seen.metadata.push((ctx as IrohContext).getMetadata());
   }
 }
 
