@@ -1,5 +1,4 @@
-import { ClientCallTelemetry, ClientTelemetry, NOOP_CLIENT_TELEMETRY, PeerPathObservation, createClientTelemetry } from '../observability';
-import { ReplyMessage } from '../protocol';
+import { ClientTelemetry, NOOP_CLIENT_TELEMETRY, PeerPathObservation, createClientTelemetry } from '../observability';
 
 /**
  * A client's telemetry over its life: none until it first connects or sends (the
