@@ -1,5 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { ClientRequest, ClientRequestOptions } from '../../client/client-request';
+import { ClientReply, ClientRequest, ClientRequestOptions } from '../../client/client-request';
 import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../../observability';
 import {
   EncodedPayload,
@@ -13,7 +13,7 @@ import {
   messageTooLargeMessage,
 } from '../../protocol';
 import { metadataFromWire, metadataToWire } from '../grpc-metadata';
-import { GrpcCallHeader } from '../grpc-wire';
+import { GrpcCallHeader, isHeaderMap } from '../grpc-wire';
 import { GrpcServiceError, GrpcStatus, GrpcStatusObject, serviceError } from '../grpc-status';
 import { GrpcMessageCodec } from '../message-codec';
 import { statusOfFailure } from './failure-status';
@@ -38,8 +38,13 @@ export interface GrpcCallLimits {
   maxMessageSize: number;
 }
 
-/** What a call reports, in order: messages, then completion or an error. */
+/** What a call reports, in order: the server's response metadata if any, messages, then completion or an error. */
 export interface GrpcCallListener {
+  /**
+   * The metadata the handler sent (`call.sendMetadata()`); it travels with the frame that
+   * ends the call, so it comes just before the last message, the completion or the error.
+   */
+  onMetadata?(metadata: Metadata): void;
   onMessage(message: unknown): void;
   onComplete(): void;
   onError(error: GrpcServiceError): void;
@@ -139,8 +144,11 @@ export class GrpcClientCall {
     }
   }
 
-  private onReply(reply: ReplyMessage): void {
+  private onReply(reply: ClientReply): void {
     if (this.finished) return;
+    if (reply.replyMetadata !== undefined && isHeaderMap(reply.replyMetadata)) {
+      this.listener.onMetadata?.(metadataFromWire(reply.replyMetadata));
+    }
     if ('err' in reply) {
       const status = reply.err instanceof StatusFailure ? reply.err.status : statusOfFailure(reply.err, this.spec.path);
       // A reply that could not be decoded: the server may still be sending.
