@@ -42,6 +42,37 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   maxConcurrentRequests?: number;
   /** Requests in flight from one peer over all its connections (default 4096). */
   maxConcurrentRequestsPerPeer?: number;
+  /**
+   * Event handlers running at once for one connection, each counted until its Promise or
+   * Observable settles (default 1024). A further event waits, and the stream it came on
+   * reads nothing more until it has started (QUIC flow control then holds the sender back).
+   * Events waiting count against `maxReceiveMemory`; one that does not fit is dropped with a
+   * warning (at most one line per 10 s).
+   */
+  maxConcurrentEvents?: number;
+  /** Event handlers running at once for one peer over all its connections (default 4096). */
+  maxConcurrentEventsPerPeer?: number;
+  /**
+   * Bytes the server may hold, across all connections, for messages received and not yet
+   * handed to a handler: partly received frames (counted at their announced length from
+   * their header), inflated payloads and frames waiting their turn (default 256 MiB). A frame or payload
+   * that does not fit is refused with LIMIT_EXCEEDED, after closing connections whose partly
+   * received frames cannot complete within `incompleteFrameTimeout` at the rate they arrive.
+   */
+  maxReceiveMemory?: number;
+  /**
+   * Bytes per second one peer may make the server inflate (decompress), with bursts of up to
+   * a second's worth or two maximum-size messages (default 64 MiB). Past it, inflation for
+   * that peer pauses until it is within its rate again, and the streams waiting on it read
+   * nothing more meanwhile.
+   */
+  maxInflateRatePerPeer?: number;
+  /**
+   * New connections per second accepted from one source address (IP; for relayed
+   * connections the endpoint id the relay names), with bursts of twice that, checked before
+   * the handshake: others are refused at once (default 100; 0 turns the limit off).
+   */
+  maxConnectionRatePerAddress?: number;
   /** Longest pattern accepted, in bytes (default 1024). */
   maxPatternLength?: number;
   /**
@@ -53,7 +84,8 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   /**
    * Bytes of replies queued for one client stream (it reads slower than handlers answer).
    * A streamed reply that would go past it fails with LIMIT_EXCEEDED and its handler is
-   * unsubscribed, so a slow client cannot make the server's memory grow (default 8 MiB).
+   * unsubscribed, and the stream's further requests wait (unread) until the client has taken
+   * half of it, so a slow client cannot make the server's memory grow (default 8 MiB).
    */
   maxPendingReplyBytes?: number;
   /**
@@ -65,9 +97,9 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
   idleTimeout?: number;
   /**
    * Milliseconds a client may leave replies unread (its QUIC flow-control window full, our
-   * queue not moving) before its connection is closed (default 30 000). While it does not
-   * read, the server also stops reading from it (backpressure), so this is what frees what
-   * such a client holds.
+   * queue not moving) before its connection is closed with LIMIT_EXCEEDED, reason "replies
+   * unread" (default 30 000). While it does not read, the server also stops reading from it
+   * (backpressure), so this is what frees what such a client holds.
    */
   writeStallTimeout?: number;
   /** Serializes outgoing responses (default: the transport's own compact encoding). */

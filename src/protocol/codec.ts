@@ -9,6 +9,7 @@ import {
   isKnownFrameType,
 } from './frames';
 import { MAX_FRAME_HEADER_SIZE } from './limits';
+import { ReceiveBudget, UNLIMITED_BUDGET } from './receive-budget';
 import { VarintCursor, readVarint, varintSize, writeVarint } from './varint';
 
 const EMPTY = Buffer.alloc(0);
@@ -31,7 +32,10 @@ export function encodeFrame(type: FrameType, id: number, payload: Buffer = EMPTY
 export interface FrameDecoderHandlers {
   /** A complete frame. */
   onFrame(frame: Frame): void;
-  /** A frame whose declared length exceeds the limit; its payload is skipped, never stored. */
+  /**
+   * A frame whose declared length exceeds the limit, or whose payload the receive budget
+   * cannot hold (`outOfBudget`); its payload is skipped, never stored.
+   */
   onOversized(frame: OversizedFrame): void;
   /** The byte stream is not valid protocol; the decoder ignores all further input. */
   onError(error: ProtocolError): void;
@@ -47,7 +51,10 @@ const enum State {
 /**
  * Turns a byte stream into frames: a small state machine in the manner of `ws`'s Receiver.
  * The declared length is checked against `maxMessageSize` before anything is allocated for
- * the payload; payloads that fit in one received chunk are passed on without copying.
+ * the payload; payloads that fit in one received chunk are passed on without copying. A
+ * payload that spans chunks is buffered only once its declared length has been reserved
+ * from the receive budget, and the reservation is released when the frame is handed on (or
+ * dropped); a frame the budget cannot hold is skipped like an oversized one.
  */
 export class FrameDecoder {
   private state = State.HEADER;
@@ -56,6 +63,8 @@ export class FrameDecoder {
   private current: Frame | OversizedFrame | null = null;
   private payloadParts: Buffer[] = [];
   private payloadNeeded = 0;
+  /** Bytes reserved from the budget for the payload being buffered. */
+  private reserved = 0;
   private discardLeft = 0;
   private readonly cursor: VarintCursor = { value: 0, offset: 0 };
   /** When the frame now partly received began to arrive (ms since epoch); null when none is. */
@@ -64,6 +73,7 @@ export class FrameDecoder {
   constructor(
     private readonly maxMessageSize: number,
     private readonly handlers: FrameDecoderHandlers,
+    private readonly budget: ReceiveBudget = UNLIMITED_BUDGET,
   ) {}
 
   get failed(): boolean {
@@ -110,7 +120,10 @@ export class FrameDecoder {
             this.current = null;
             this.state = State.HEADER;
             this.partialSince = null;
+            this.releaseReserved();
             this.handlers.onFrame(frame);
+          } else if (this.budget.progress) {
+            this.budget.progress(this.reserved - this.payloadNeeded, this.reserved);
           }
           break;
         }
@@ -188,10 +201,25 @@ export class FrameDecoder {
       this.handlers.onFrame({ type, flags, id, payload });
       return next + payloadLength;
     }
+    if (!this.budget.reserve(payloadLength)) {
+      this.discardLeft = payloadLength;
+      this.state = State.DISCARD;
+      this.handlers.onOversized({ type, flags, id, length: payloadLength, outOfBudget: true });
+      return next;
+    }
+    this.reserved = payloadLength;
     this.current = { type, flags, id, payload: EMPTY };
     this.payloadNeeded = payloadLength;
     this.state = State.PAYLOAD;
     return next;
+  }
+
+  /** Gives back what the payload being buffered had reserved. */
+  private releaseReserved(): void {
+    if (this.reserved === 0) return;
+    const bytes = this.reserved;
+    this.reserved = 0;
+    this.budget.release(bytes);
   }
 
   /** Keeps the bytes of an incomplete header for the next chunk; consumes the chunk. */
@@ -208,6 +236,7 @@ export class FrameDecoder {
     this.headerRemainder = null;
     this.payloadParts = [];
     this.current = null;
+    this.releaseReserved();
     this.handlers.onError(new ProtocolError(code, message));
     return Number.MAX_SAFE_INTEGER;
   }

@@ -81,6 +81,11 @@ export enum FrameFlag {
    */
   DEADLINE = 0x08,
   /**
+   * The payload is compressed with brotli instead of DEFLATE. Reserved: not in
+   * {@link KNOWN_FLAGS} until a HELLO feature lets peers agree on it.
+   */
+  BROTLI = 0x10,
+  /**
    * RESPONSE, END and ERROR only: the payload starts with the handler's reply metadata (a
    * varint length and a JSON object; see `reply-metadata.ts`); the reply's payload follows.
    * Sent only to a client whose HELLO announced {@link Feature.REPLY_METADATA}.
@@ -131,10 +136,16 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** The header of a frame whose payload exceeds the receiver's limit (the payload is skipped). */
+/**
+ * The header of a frame the receiver refused before reading its payload (the payload is
+ * skipped): its length exceeds the receiver's limit, or the receiver's memory budget could
+ * not hold it (`outOfBudget`).
+ */
 export interface OversizedFrame {
   type: FrameType;
   flags: number;
   id: number;
   length: number;
+  /** Refused because the receive budget could not hold the payload, not for its size. */
+  outOfBudget?: boolean;
 }

@@ -8,4 +8,5 @@ export * from './varint';
 export * from './messages';
 export * from './hello';
 export * from './receive-budget';
+export * from './inflate';
 export * from './reply-metadata';

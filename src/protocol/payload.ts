@@ -1,6 +1,7 @@
-import { deflateRawSync, inflateRawSync } from 'zlib';
+import { deflateRawSync } from 'zlib';
 import { ProtocolError } from './errors';
 import { ErrorCode, FrameFlag } from './frames';
+import { compressionOf, inflateSync } from './inflate';
 import { MAX_REASON_LENGTH } from './limits';
 import { readVarint, varintSize, writeVarint } from './varint';
 
@@ -60,21 +61,15 @@ export function maybeCompress(payload: EncodedPayload, threshold: number): Encod
   return { bytes: compressed, flags: payload.flags | FrameFlag.COMPRESSED, uncompressedLength: payload.bytes.length };
 }
 
-/** Undoes {@link maybeCompress}, refusing output larger than `maxSize` without producing it. */
+/**
+ * Undoes {@link maybeCompress} (DEFLATE, or brotli with the BROTLI flag), refusing output
+ * larger than `maxSize` without producing it. Synchronous: for payloads whose inflated size
+ * is bounded by the caller's limits (replies a client asked for); a server inflates what
+ * peers send with {@link inflatePayload}, which also counts memory and work.
+ */
 export function decompress(bytes: Buffer, flags: number, maxSize: number): Buffer {
-  if (!(flags & FrameFlag.COMPRESSED)) return bytes;
-  try {
-    return inflateRawSync(bytes, { maxOutputLength: maxSize });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-      throw new ProtocolError(
-        ErrorCode.MESSAGE_TOO_LARGE,
-        `Decompressed message exceeds the maximum message size of ${maxSize} bytes`,
-      );
-    }
-    throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, `compressed payload is corrupt: ${e.message}`);
-  }
+  const compression = compressionOf(flags);
+  return compression ? inflateSync(bytes, compression, maxSize) : bytes;
 }
 
 /**

@@ -13,6 +13,11 @@ export interface ReceiveBudget {
   reserve(bytes: number): boolean;
   /** Gives back bytes a successful `reserve` took. */
   release(bytes: number): void;
+  /**
+   * Told as the payload of a frame reserved for arrives: `received` of its `length` bytes so
+   * far. Optional; lets the owner judge whether a partly received frame is still moving.
+   */
+  progress?(received: number, length: number): void;
 }
 
 /** A budget that never runs out (clients, tests). */

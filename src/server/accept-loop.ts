@@ -2,56 +2,109 @@ import type { LoggerService } from '@nestjs/common';
 import iroh = require('../iroh/binding');
 import { bindingErrorMessage, closeConnection } from '../iroh';
 import { ErrorCode } from '../protocol';
+import { ConnectionRateLimit } from './connection-rate';
 import { ConnectionRegistry, PeerConnection } from './connection-registry';
+import type { ConnectionBudget } from './receive-pool';
 import type { ServerChannel } from './server-channel';
 import type { ServerLimits } from './server-limits';
+import { ThrottledWarning } from './throttled-warning';
 
 /** What accepting connections needs from the server. */
 export interface AcceptHost {
   readonly logger: LoggerService;
-  readonly limits: Pick<ServerLimits, 'maxConnections' | 'maxStreamsPerConnection'>;
+  readonly limits: Pick<ServerLimits, 'maxConnections' | 'maxStreamsPerConnection' | 'maxConnectionRatePerAddress'>;
   readonly registry: ConnectionRegistry;
   /** True once the server is shutting down: new connections are refused. */
   readonly closing: boolean;
   /** Whether `endpointId` may connect (allowPeers). */
   isAllowed(endpointId: string): Promise<boolean>;
+  /** A share of the receive memory for a new connection; `evict` closes it when the pool needs the memory back. */
+  connectionBudget(evict: (reason: string) => void): ConnectionBudget;
   /** A channel for a stream the peer opened; the host starts it. */
   openChannel(bi: iroh.BiStream, peer: PeerConnection): ServerChannel;
   peerConnected(peer: PeerConnection): void;
   peerClosed(peer: PeerConnection, reason: string): void;
 }
 
+/** The warnings a stream of refused connections writes, each at most once per interval. */
+interface RefusalWarnings {
+  full: ThrottledWarning;
+  rate: ThrottledWarning;
+  notAllowed: ThrottledWarning;
+}
+
 /**
- * Accepts connections until the endpoint closes: refuses them past `maxConnections` or
- * while shutting down, authorizes each peer (allowPeers) once its handshake has told who it
- * is, and accepts the streams it opens up to `maxStreamsPerConnection`.
+ * Accepts connections until the endpoint closes: refuses them past `maxConnections`, past
+ * `maxConnectionRatePerAddress` for their source or while shutting down (all before the
+ * handshake, which is what a refusal costs least at), authorizes each peer (allowPeers) once
+ * its handshake has told who it is, and accepts the streams it opens up to
+ * `maxStreamsPerConnection`. Refusals are logged at most once per 10 s, with a count.
  */
 export async function acceptConnections(endpoint: iroh.Endpoint, host: AcceptHost): Promise<void> {
-  for (;;) {
-    let incoming: iroh.Incoming | null;
-    try {
-      incoming = await endpoint.acceptNext();
-    } catch {
-      return;
+  const { maxConnections, maxConnectionRatePerAddress } = host.limits;
+  const rate = maxConnectionRatePerAddress > 0 ? new ConnectionRateLimit(maxConnectionRatePerAddress) : null;
+  const warnings: RefusalWarnings = {
+    full: new ThrottledWarning(host.logger, `connections refused (maxConnections ${maxConnections})`),
+    rate: new ThrottledWarning(host.logger, `connections refused (maxConnectionRatePerAddress ${maxConnectionRatePerAddress})`),
+    notAllowed: new ThrottledWarning(host.logger, 'connections refused (not in allowPeers)'),
+  };
+  try {
+    for (;;) {
+      let incoming: iroh.Incoming | null;
+      try {
+        incoming = await endpoint.acceptNext();
+      } catch {
+        return;
+      }
+      if (!incoming) return;
+      if (host.closing) {
+        incoming.refuse().catch(() => undefined);
+        continue;
+      }
+      // Handshakes in progress count too, or a burst of connections would all get in.
+      if (host.registry.size >= maxConnections) {
+        warnings.full.warn(`Refused a connection: ${maxConnections} connections already (maxConnections)`);
+        incoming.refuse().catch(() => undefined);
+        continue;
+      }
+      const handshakeDone = host.registry.handshakeStarted();
+      void admit(incoming, host, rate, warnings, handshakeDone).finally(handshakeDone);
     }
-    if (!incoming) return;
-    if (host.closing) {
-      incoming.refuse().catch(() => undefined);
-      continue;
-    }
-    // Handshakes in progress count too, or a burst of connections would all get in.
-    if (host.registry.size >= host.limits.maxConnections) {
-      host.logger.warn?.(`Refused a connection: ${host.limits.maxConnections} connections already (maxConnections)`);
-      incoming.refuse().catch(() => undefined);
-      continue;
-    }
-    const handshakeDone = host.registry.handshakeStarted();
-    void acceptConnection(incoming, host, handshakeDone).finally(handshakeDone);
+  } finally {
+    warnings.full.flush();
+    warnings.rate.flush();
+    warnings.notAllowed.flush();
   }
 }
 
+/** Checks the source's connection rate, then accepts and serves the connection. */
+async function admit(
+  incoming: iroh.Incoming,
+  host: AcceptHost,
+  rate: ConnectionRateLimit | null,
+  warnings: RefusalWarnings,
+  handshakeDone: () => void,
+): Promise<void> {
+  if (rate) {
+    const { source, allowed } = await rate.check(incoming);
+    if (!allowed) {
+      warnings.rate.warn(
+        `Refused a connection from ${source}: more than ${host.limits.maxConnectionRatePerAddress} per second (maxConnectionRatePerAddress)`,
+      );
+      incoming.refuse().catch(() => undefined);
+      return;
+    }
+  }
+  await acceptConnection(incoming, host, warnings, handshakeDone);
+}
+
 /** Accepts and serves one connection; `handshakeDone` is called once it counts as a peer. */
-async function acceptConnection(incoming: iroh.Incoming, host: AcceptHost, handshakeDone: () => void): Promise<void> {
+async function acceptConnection(
+  incoming: iroh.Incoming,
+  host: AcceptHost,
+  warnings: RefusalWarnings,
+  handshakeDone: () => void,
+): Promise<void> {
   let connection: iroh.Connection;
   try {
     connection = await (await incoming.accept()).connect();
@@ -64,7 +117,7 @@ async function acceptConnection(incoming: iroh.Incoming, host: AcceptHost, hands
     return;
   }
   const remoteEndpointId = connection.remoteId().toString();
-  if (!(await authorize(host, remoteEndpointId))) {
+  if (!(await authorize(host, remoteEndpointId, warnings.notAllowed))) {
     closeConnection(connection, ErrorCode.UNAUTHORIZED, 'peer not allowed');
     return;
   }
@@ -73,7 +126,12 @@ async function acceptConnection(incoming: iroh.Incoming, host: AcceptHost, hands
   } catch {
     // The connection is already closed; the stream loop below ends at once.
   }
-  const peer = host.registry.add(connection, remoteEndpointId);
+  const budget = host.connectionBudget(reason => {
+    host.logger.warn?.(`Closing the connection of ${remoteEndpointId}: ${reason}`);
+    for (const channel of peer.channels) channel.close();
+    closeConnection(connection, ErrorCode.LIMIT_EXCEEDED, reason);
+  });
+  const peer = host.registry.add(connection, remoteEndpointId, budget);
   handshakeDone();
   host.peerConnected(peer);
   connection.closed().then(
@@ -96,10 +154,10 @@ async function acceptConnection(incoming: iroh.Incoming, host: AcceptHost, hands
   }
 }
 
-async function authorize(host: AcceptHost, endpointId: string): Promise<boolean> {
+async function authorize(host: AcceptHost, endpointId: string, notAllowed: ThrottledWarning): Promise<boolean> {
   try {
     if (await host.isAllowed(endpointId)) return true;
-    host.logger.warn?.(`Refused a connection from ${endpointId}: not in allowPeers`);
+    notAllowed.warn(`Refused a connection from ${endpointId}: not in allowPeers`);
   } catch (err) {
     host.logger.error(`allowPeers failed for ${endpointId}, refusing: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -1,5 +1,6 @@
 import iroh = require('../iroh/binding');
 import type { IrohConnectionInfo } from '../interfaces/iroh-events.interface';
+import type { ConnectionBudget } from './receive-pool';
 import type { ServerChannel } from './server-channel';
 
 /** One client connection and the streams it opened. */
@@ -7,6 +8,10 @@ export interface PeerConnection {
   readonly connection: iroh.Connection;
   readonly remoteEndpointId: string;
   readonly channels: Set<ServerChannel>;
+  /** Its share of the server's receive memory. */
+  readonly budget: ConnectionBudget;
+  /** Malformed or oversized messages it sent, over all its streams. */
+  badMessages: number;
 }
 
 /** The connections a server serves, and the handshakes under way that will count as ones. */
@@ -44,8 +49,8 @@ export class ConnectionRegistry {
     };
   }
 
-  add(connection: iroh.Connection, remoteEndpointId: string): PeerConnection {
-    const peer: PeerConnection = { connection, remoteEndpointId, channels: new Set() };
+  add(connection: iroh.Connection, remoteEndpointId: string, budget: ConnectionBudget): PeerConnection {
+    const peer: PeerConnection = { connection, remoteEndpointId, channels: new Set(), budget, badMessages: 0 };
     this.peers.add(peer);
     return peer;
   }

@@ -60,6 +60,14 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
     return this.core.inflightRequests;
   }
 
+  /**
+   * Bytes of `maxReceiveMemory` held now: partly received frames (at their announced length),
+   * inflated payloads, and frames waiting their turn.
+   */
+  get receiveMemoryUsed(): number {
+    return this.core.receiveMemoryUsed;
+  }
+
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
     return this.core.listen().then(() => callback(), err => callback(err));
   }

@@ -1,5 +1,5 @@
 import type { ConsumerDeserializer, ReadPacket, Server, WritePacket } from '@nestjs/microservices';
-import { Observable, finalize } from 'rxjs';
+import { Observable, Subject, connectable, finalize, isObservable } from 'rxjs';
 
 /**
  * The members of Nest's `Server` a transport needs that are protected, or that only some Nest
@@ -93,4 +93,35 @@ export function runWithProcessingHooks(
   };
   const start = nest.onProcessingStartHook;
   return Promise.resolve(start ? start.call(server, nest.transportId, context, run) : run()).then(() => undefined);
+}
+
+/**
+ * Runs the event handlers Nest registered for `pattern`, as Nest's `Server#handleEvent` does
+ * (processing hooks, an Observable result connected and left to run), and resolves once the
+ * handler has settled: its Promise, and the Observable it returned, if any. Admission counts an
+ * event until then. A pattern without a handler goes to Nest's own `handleEvent` (which logs it).
+ */
+export function runEventHandler(server: NestServer, pattern: string, packet: ReadPacket, context: unknown): Promise<void> {
+  const handler = server.getHandlerByPattern(pattern);
+  if (!handler) return Promise.resolve(server.handleEvent(pattern, packet, context as never)).then(() => undefined);
+  let streamSettled: Promise<void> | null = null;
+  return runWithProcessingHooks(server, context, context, async runEndHook => {
+    const result: unknown = await handler(packet.data, context);
+    if (!isObservable(result)) {
+      runEndHook();
+      return;
+    }
+    streamSettled = new Promise<void>(resolve => {
+      const source = connectable(
+        result.pipe(
+          finalize(() => {
+            runEndHook();
+            resolve();
+          }),
+        ),
+        { connector: () => new Subject(), resetOnDisconnect: false },
+      );
+      source.connect();
+    });
+  }).then(() => streamSettled ?? undefined);
 }

@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { NO_MESSAGE_HANDLER } from '../constants';
 import { IrohContext } from '../context/iroh.context';
 import { DecodedRequest, ErrorCode } from '../protocol';
-import { NestServer, deserializePacket, patternAsString, runRequestHandler } from './nest-compat';
+import { NestServer, deserializePacket, patternAsString, runEventHandler, runRequestHandler } from './nest-compat';
 import { errorMessage } from './reply-writer';
 import { transportErrorValue } from './server-channel';
 import type { ServerRequest } from './server-request';
@@ -21,7 +21,11 @@ export interface RequestDispatcher {
   /** At listen, once Nest has registered the handlers; may throw to fail the listen. */
   prepare?(): void;
   dispatchRequest(request: ServerRequest, decoded: DecodedRequest, channel: DispatchChannel): void;
-  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): void;
+  /**
+   * Runs the event's handler; the promise settles once the handler has (its Promise, and an
+   * Observable it returned): the event counts against the event limits until then.
+   */
+  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): Promise<void>;
 }
 
 interface InboundPacket {
@@ -57,8 +61,8 @@ export class NestDispatcher implements RequestDispatcher {
     });
   }
 
-  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): void {
-    this.handleEvent(decoded, channel).catch(err =>
+  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): Promise<void> {
+    return this.handleEvent(decoded, channel).catch(err =>
       this.options.logger.error(`Event from ${channel.remoteEndpointId} failed: ${errorMessage(err)}`),
     );
   }
@@ -95,7 +99,7 @@ export class NestDispatcher implements RequestDispatcher {
       return;
     }
     const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, 0, undefined]);
-    await this.server.handleEvent(pattern, packet as ReadPacket, context);
+    await runEventHandler(this.server, pattern, packet as ReadPacket, context);
   }
 
   /** A decoded REQUEST (with its `id`) or EVENT as a Nest packet, through the custom deserializer if any. */

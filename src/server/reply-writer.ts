@@ -34,6 +34,11 @@ export class ReplyWriter {
   /** Writes one reply of `request`; `serialize` false bypasses the custom serializer (gRPC calls). */
   write(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
     const { serializer, compressionThreshold, maxMessageSize, maxPendingReplyBytes } = this.options;
+    // Nobody will read it: encoding (and compressing) it would be wasted work.
+    if (channel.isClosed) {
+      request.cancel();
+      return;
+    }
     const type = replyFrameType(message);
     let payload;
     try {

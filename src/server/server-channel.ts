@@ -1,4 +1,3 @@
-import type { LoggerService } from '@nestjs/common';
 import iroh = require('../iroh/binding');
 import { closeConnection, settledWithin } from '../iroh';
 import {
@@ -8,69 +7,52 @@ import {
   HELLO_ID,
   Hello,
   NO_HELLO,
-  OversizedFrame,
   ProtocolError,
   ReplyMessage,
   decodeHello,
   encodeGoAway,
   encodeHello,
-  errorCodeName,
   frameTypeName,
-  messageTooLargeMessage,
 } from '../protocol';
 import { FrameStream } from '../transport';
+import type { PeerConnection } from './connection-registry';
+import { EndedRequests } from './ended-requests';
+import { ChannelIntake } from './channel-intake';
+import type { FrameWork } from './inbound-frames';
+import type { ConnectionBudget } from './receive-pool';
 import { RequestOwner, ServerRequest } from './server-request';
+import { ServerChannelHost, transportErrorValue } from './server-channel-host';
+
+export { ServerChannelHost, transportErrorValue };
 
 /** Replies queued for the peer above which PINGs are no longer answered. */
 const MAX_PENDING_PONG_BYTES = 64 * 1024;
 
-/** Malformed or oversized messages one stream may send before it counts as a protocol error. */
-const MAX_BAD_MESSAGES = 32;
+/** Malformed or oversized messages one connection may send, over all its streams, before it counts as a protocol error. */
+export const MAX_BAD_MESSAGES = 32;
+
+/** How long replies must have sat unread before an incomplete frame is blamed on the reader, not the sender. */
+const UNREAD_REPLIES_MS = 1000;
 
 /**
- * Request ids whose request ended (or was refused) on our side while the client may still
- * be sending its request stream: their late DATA and END frames are dropped, not taken for
- * protocol errors (a request may carry a stream the server never took, e.g. a gRPC call to a
- * server that serves no gRPC). The cap bounds what a client can make us remember.
- */
-const MAX_ENDED_IDS = 4096;
-
-/** What a channel asks of the server that owns it. */
-export interface ServerChannelHost {
-  readonly maxMessageSize: number;
-  readonly logger: LoggerService;
-  /** The server's HELLO features. */
-  readonly features: number;
-  onRequest(channel: ServerChannel, frame: Frame): void;
-  onEvent(channel: ServerChannel, frame: Frame): void;
-  writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void;
-  requestStarted(channel: ServerChannel): void;
-  requestEnded(channel: ServerChannel): void;
-  onChannelClosed(channel: ServerChannel): void;
-}
-
-/** The error value sent to a client when the transport itself fails a request. */
-export function transportErrorValue(code: ErrorCode, message: string) {
-  return { status: 'error', code: errorCodeName(code), message };
-}
-
-/**
- * One client stream on the server: routes incoming frames, owns the requests in flight on
- * it, and writes their replies.
+ * One client stream on the server: routes incoming frames in order, owns the requests in
+ * flight on it, and writes their replies.
  */
 export class ServerChannel implements RequestOwner {
   private readonly inflight = new Map<number, ServerRequest>();
-  private readonly endedIds = new Set<number>();
+  private readonly endedIds = new EndedRequests();
   private readonly stream: FrameStream;
+  private readonly intake: ChannelIntake;
   /** What the client announced in its HELLO. */
   private hello: Hello = NO_HELLO;
   /** The client finished its side: reply to what is in flight, then finish ours. */
   private peerFinished = false;
   /** A protocol error ended this channel: nothing more it receives is handled. */
   private failed = false;
+  /** The channel was closed: nothing more it receives is handled, nothing more is written for it. */
+  private closed = false;
   /** GOAWAY sent: the server is draining this stream. */
   private goneAway = false;
-  private badMessages = 0;
   /**
    * Handlers still running after their request ended (a Promise cannot be stopped). They
    * count against the concurrency limit until they finish, or a client could start any
@@ -82,21 +64,49 @@ export class ServerChannel implements RequestOwner {
 
   constructor(
     bi: iroh.BiStream,
-    readonly connection: iroh.Connection,
-    readonly remoteEndpointId: string,
+    readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
+    this.intake = new ChannelIntake(peer, host.scheduler, host.readSlots, {
+      work: frame => this.route(frame),
+      onOutOfMemory: frame => host.onOutOfMemory(this, frame),
+      onError: err => host.logger.error(`Handling a frame from ${this.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`),
+    });
     this.stream = new FrameStream(bi, host.maxMessageSize, {
-      onFrame: frame => this.onFrame(frame),
-      onOversized: frame => this.onOversized(frame),
+      onFrame: frame => {
+        if (!this.isClosed) this.intake.push(frame);
+      },
+      onOversized: frame => {
+        if (!this.isClosed) host.onOversized(this, frame);
+      },
       onProtocolError: error => this.onProtocolError(error),
       onClosed: error => this.onClosed(error),
+      readPause: () => this.intake.beforeRead(),
+      receiveBudget: this.intake.receiveBudget,
     });
   }
 
   start(): this {
     this.stream.start();
     return this;
+  }
+
+  get connection(): iroh.Connection {
+    return this.peer.connection;
+  }
+
+  get remoteEndpointId(): string {
+    return this.peer.remoteEndpointId;
+  }
+
+  /** The connection's share of the receive memory (inflated payloads and queued events reserve from it). */
+  get budget(): ConnectionBudget {
+    return this.peer.budget;
+  }
+
+  /** True once the channel was closed or failed: nothing more is handled or written for it. */
+  get isClosed(): boolean {
+    return this.closed || this.failed;
   }
 
   /** Requests in flight, and handlers still running after their request ended. */
@@ -118,6 +128,11 @@ export class ServerChannel implements RequestOwner {
     return id === 0 || this.inflight.has(id);
   }
 
+  /** The request in flight with this id, if any. */
+  request(id: number): ServerRequest | undefined {
+    return this.inflight.get(id);
+  }
+
   /** Registers a new request (its id was checked with {@link isInvalidRequestId}). */
   beginRequest(id: number, timeoutMs?: number): ServerRequest {
     const request = new ServerRequest(id, this, timeoutMs);
@@ -129,7 +144,7 @@ export class ServerChannel implements RequestOwner {
   /** Refuses a request before it starts; what the client still sends for it is dropped. */
   refuseRequest(id: number, code: ErrorCode, message: string): void {
     this.writeTransportError(id, code, message);
-    this.rememberEnded(id);
+    this.endedIds.add(id);
   }
 
   // ---------------------------------------------------------------- RequestOwner
@@ -146,9 +161,9 @@ export class ServerChannel implements RequestOwner {
     if (this.inflight.get(request.id) !== request) return;
     this.inflight.delete(request.id);
     request.upload = null;
-    this.rememberEnded(request.id);
+    this.endedIds.add(request.id);
     this.host.requestEnded(this);
-    if (this.peerFinished && this.inflight.size === 0) this.finishAndRelease();
+    this.finishIfDone();
   }
 
   countOutlivingHandler(delta: 1 | -1): void {
@@ -196,8 +211,14 @@ export class ServerChannel implements RequestOwner {
     return this.stream.finishAndWaitDelivered(timeoutMs);
   }
 
-  /** Cancels every request in flight and stops writing. */
+  /**
+   * Stops serving the stream: what it received and has not handled is dropped, requests in
+   * flight are cancelled (their handlers stopped, no more replies encoded), its memory is
+   * given back, and our side is finished.
+   */
   close(): void {
+    this.closed = true;
+    this.stopReceiving();
     this.cancelAll();
     this.clientIsDone();
     void this.stream.finish();
@@ -222,10 +243,14 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- health
 
-  /** True when a frame began to arrive more than `timeoutMs` ago and is still incomplete. */
+  /**
+   * True when a frame began to arrive more than `timeoutMs` ago and is still incomplete. Not
+   * while replies sit unread: the server then reads nothing from the client (backpressure),
+   * and `writeStallTimeout` judges it as a reader.
+   */
   isStalled(now: number, timeoutMs: number): boolean {
     const since = this.stream.partialFrameSince;
-    return since !== null && now - since > timeoutMs;
+    return since !== null && now - since > timeoutMs && !this.isWriteStalled(now, UNREAD_REPLIES_MS);
   }
 
   /** True when replies are waiting and the client has taken none of them for `timeoutMs`. */
@@ -240,14 +265,17 @@ export class ServerChannel implements RequestOwner {
   }
 
   /**
-   * Counts a message the peer should not have sent (malformed or oversized). Each costs
-   * the server work to refuse; past a budget the peer is treated as broken and its
-   * connection closed, so a flood of bad messages cannot hold the event loop.
+   * Counts a message the peer should not have sent (malformed or oversized) against its
+   * connection's budget. Each costs the server work to refuse; past the budget the peer is
+   * treated as broken and its connection closed, however many streams it spreads them over.
    */
   recordBadMessage(): void {
-    if (++this.badMessages > MAX_BAD_MESSAGES) {
+    if (++this.peer.badMessages > MAX_BAD_MESSAGES) {
       this.onProtocolError(
-        new ProtocolError(ErrorCode.PROTOCOL_ERROR, `more than ${MAX_BAD_MESSAGES} malformed or oversized messages`),
+        new ProtocolError(
+          ErrorCode.PROTOCOL_ERROR,
+          `more than ${MAX_BAD_MESSAGES} malformed or oversized messages on this connection`,
+        ),
       );
     }
   }
@@ -259,7 +287,7 @@ export class ServerChannel implements RequestOwner {
   onProtocolError(error: ProtocolError): void {
     if (this.failed) return;
     this.failed = true;
-    this.stream.stopDecoding();
+    this.stopReceiving();
     this.host.logger.warn?.(`Protocol error from ${this.remoteEndpointId} (${error.codeName}): ${error.message}`);
     this.cancelAll();
     this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
@@ -271,10 +299,17 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- reading
 
-  private onFrame(frame: Frame): void {
-    if (this.failed) return;
+  /** One received frame, in order; a promise while its work goes on (the next frames wait). */
+  private route(frame: Frame): FrameWork {
+    if (this.isClosed) return;
     switch (frame.type) {
       case FrameType.REQUEST:
+        // A client that leaves its replies unread gets nothing more computed for it until it reads.
+        if (this.pendingBytes > this.host.maxPendingReplyBytes) {
+          return this.stream.writer
+            .drainedBelow(this.host.maxPendingReplyBytes / 2)
+            .then(() => (this.isClosed ? undefined : this.host.onRequest(this, frame)));
+        }
         return this.host.onRequest(this, frame);
       case FrameType.EVENT:
         return this.host.onEvent(this, frame);
@@ -315,16 +350,13 @@ export class ServerChannel implements RequestOwner {
   }
 
   /** A client DATA or END frame: part of a gRPC call's request stream. */
-  private onUploadFrame(frame: Frame): void {
+  private onUploadFrame(frame: Frame): FrameWork {
     const request = this.inflight.get(frame.id);
     const upload = request?.upload;
     if (request && upload) {
-      if (frame.type === FrameType.END) {
-        request.upload = null;
-        upload.onEnd();
-      } else {
-        upload.onValue(frame);
-      }
+      if (frame.type === FrameType.DATA) return this.host.onUploadValue(this, request, frame);
+      request.upload = null;
+      upload.onEnd();
       return;
     }
     if (this.endedIds.has(frame.id)) {
@@ -339,50 +371,38 @@ export class ServerChannel implements RequestOwner {
     );
   }
 
-  private onOversized(frame: OversizedFrame): void {
-    this.recordBadMessage();
-    if (this.failed) return;
-    const message = messageTooLargeMessage(frame.length, this.host.maxMessageSize);
-    const request = frame.type === FrameType.DATA ? this.inflight.get(frame.id) : undefined;
-    if (request?.upload) {
-      this.host.logger.warn?.(`Refused a request stream from ${this.remoteEndpointId}: ${message}`);
-      request.fail(ErrorCode.MESSAGE_TOO_LARGE, message);
-      return;
-    }
-    if (frame.type === FrameType.REQUEST && !this.isInvalidRequestId(frame.id)) {
-      this.host.logger.warn?.(`Refused a request from ${this.remoteEndpointId}: ${message}`);
-      this.refuseRequest(frame.id, ErrorCode.MESSAGE_TOO_LARGE, message);
-    } else {
-      this.host.logger.warn?.(`Dropped a ${frameTypeName(frame.type)} frame from ${this.remoteEndpointId}: ${message}`);
-    }
-  }
-
   private onClosed(error?: Error): void {
     this.clientIsDone();
     if (!error) {
       this.peerFinished = true;
-      if (this.inflight.size === 0) this.finishAndRelease();
+      // Frames already received are still worked on; the stream is done once they are.
+      const idle = this.intake.whenIdle();
+      if (idle) void idle.then(() => this.finishIfDone());
+      else this.finishIfDone();
       return;
     }
+    this.stopReceiving();
     this.cancelAll();
     this.host.onChannelClosed(this);
   }
 
   // ---------------------------------------------------------------- helpers
 
+  /** Nothing received is handled any more; the memory it held is given back. */
+  private stopReceiving(): void {
+    this.stream.stopDecoding();
+    this.intake.stop();
+  }
+
   private cancelAll(): void {
     for (const request of [...this.inflight.values()]) request.cancel();
   }
 
-  private rememberEnded(id: number): void {
-    if (this.endedIds.size >= MAX_ENDED_IDS) {
-      this.endedIds.delete(this.endedIds.values().next().value as number);
-    }
-    this.endedIds.add(id);
-  }
-
-  /** Both sides are done: finish ours and let the server forget this channel. */
-  private finishAndRelease(): void {
+  /** Once the client finished its side and everything it sent is answered: finish ours, forget the channel. */
+  private finishIfDone(): void {
+    if (!this.peerFinished || this.inflight.size > 0 || !this.intake.idle) return;
+    this.peerFinished = false;
+    this.intake.release();
     void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
 }

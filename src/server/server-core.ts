@@ -16,22 +16,20 @@ import {
 import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
-import {
-  DecodedRequest,
-  ErrorCode,
-  Feature,
-  Frame,
-  FrameType,
-  ProtocolError,
-  ReplyMessage,
-  decodeRequestMessage,
-} from '../protocol';
+import { ErrorCode, Feature, Frame, OversizedFrame, ReplyMessage } from '../protocol';
 import { AcceptHost, acceptConnections } from './accept-loop';
 import { Admission } from './admission';
 import { ConnectionRegistry, PeerConnection } from './connection-registry';
+import { EventAdmission } from './event-admission';
+import { FrameScheduler } from './frame-scheduler';
+import { InboundDecoder } from './inbound-decoder';
+import type { FrameWork } from './inbound-frames';
+import { InboundMessages } from './inbound-messages';
 import type { RequestDispatcher } from './nest-dispatcher';
 import { peerAuthorizer } from './peer-authorization';
-import { ReplyWriter, errorMessage } from './reply-writer';
+import { ConnectionBudget, ReceivePool } from './receive-pool';
+import { ReadSlots } from './read-slots';
+import { ReplyWriter } from './reply-writer';
 import { ServerChannel, ServerChannelHost } from './server-channel';
 import { ServerLimits, resolveServerLimits } from './server-limits';
 import type { ServerRequest } from './server-request';
@@ -62,8 +60,13 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   readonly limits: ServerLimits;
   readonly registry = new ConnectionRegistry();
   readonly features = SERVER_FEATURES;
+  readonly scheduler = new FrameScheduler();
+  readonly readSlots = new ReadSlots();
   closing = false;
   private readonly admission: Admission;
+  private readonly events: EventAdmission;
+  private readonly pool: ReceivePool;
+  private readonly inbound: InboundMessages;
   private readonly replies: ReplyWriter;
   private readonly isAllowedPeer: (endpointId: string) => Promise<boolean>;
   private readonly alpn: number[];
@@ -82,6 +85,13 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     this.alpn = alpnBytes(options.alpn);
     this.isAllowedPeer = peerAuthorizer(options.allowPeers);
     this.admission = new Admission(this.limits);
+    this.events = new EventAdmission(this.limits);
+    this.pool = new ReceivePool(this.limits.maxReceiveMemory, this.limits.incompleteFrameTimeout);
+    const decoder = new InboundDecoder({
+      maxMessageSize: this.maxMessageSize,
+      maxInflateRatePerPeer: this.limits.maxInflateRatePerPeer,
+    });
+    this.inbound = new InboundMessages(this, this.admission, this.events, decoder);
     this.replies = new ReplyWriter({
       maxMessageSize: this.maxMessageSize,
       compressionThreshold: protocol.compressionThreshold,
@@ -95,6 +105,24 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
 
   get logger(): LoggerService {
     return this.host.logger;
+  }
+
+  get dispatcher(): RequestDispatcher {
+    return this.host.dispatcher;
+  }
+
+  get maxPendingReplyBytes(): number {
+    return this.limits.maxPendingReplyBytes;
+  }
+
+  /** Bytes of the receive memory held now (partly received frames, inflated payloads, queued events). */
+  get receiveMemoryUsed(): number {
+    return this.pool.usedBytes;
+  }
+
+  /** Event handlers running now. */
+  get runningEvents(): number {
+    return this.events.running;
   }
 
   /** This server's endpoint id (hex public key). Available once listening. */
@@ -262,8 +290,12 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     return this.isAllowedPeer(endpointId);
   }
 
+  connectionBudget(evict: (reason: string) => void): ConnectionBudget {
+    return this.pool.connectionBudget(evict);
+  }
+
   openChannel(bi: iroh.BiStream, peer: PeerConnection): ServerChannel {
-    return new ServerChannel(bi, peer.connection, peer.remoteEndpointId, this).start();
+    return new ServerChannel(bi, peer, this).start();
   }
 
   peerConnected(peer: PeerConnection): void {
@@ -271,6 +303,9 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   }
 
   peerClosed(peer: PeerConnection, reason: string): void {
+    // Whatever the peer sent and the server has not started on is dropped, its memory given back.
+    this.events.forget(peer);
+    peer.budget.close();
     if (!this.registry.remove(peer)) return;
     for (const channel of peer.channels) channel.close();
     peer.channels.clear();
@@ -279,29 +314,24 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
 
   // ---------------------------------------------------------------- ServerChannelHost
 
-  onRequest(channel: ServerChannel, frame: Frame): void {
-    if (channel.isInvalidRequestId(frame.id)) {
-      channel.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `request id ${frame.id} is invalid or in use`));
-      return;
-    }
-    const refusal = this.admission.check(channel);
-    if (refusal) {
-      channel.refuseRequest(frame.id, refusal.code, refusal.message);
-      return;
-    }
-    const decoded = this.decode(channel, frame);
-    if (!decoded) return;
-    const request = channel.beginRequest(frame.id, decoded.timeoutMs);
-    this.host.dispatcher.dispatchRequest(request, decoded, channel);
+  onRequest(channel: ServerChannel, frame: Frame): FrameWork {
+    return this.inbound.onRequest(channel, frame);
   }
 
-  onEvent(channel: ServerChannel, frame: Frame): void {
-    if (this.closing) {
-      this.host.logger.warn?.(`Dropped an event from ${channel.remoteEndpointId}: server is shutting down`);
-      return;
-    }
-    const decoded = this.decode(channel, frame);
-    if (decoded) this.host.dispatcher.dispatchEvent(decoded, channel);
+  onEvent(channel: ServerChannel, frame: Frame): FrameWork {
+    return this.inbound.onEvent(channel, frame);
+  }
+
+  onOversized(channel: ServerChannel, frame: OversizedFrame): void {
+    this.inbound.onOversized(channel, frame, this.maxMessageSize);
+  }
+
+  onUploadValue(channel: ServerChannel, request: ServerRequest, frame: Frame): FrameWork {
+    return this.inbound.onUploadValue(channel, request, frame);
+  }
+
+  onOutOfMemory(channel: ServerChannel, frame: Frame): void {
+    this.inbound.onOutOfMemory(channel, frame);
   }
 
   writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
@@ -318,19 +348,5 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
 
   onChannelClosed(channel: ServerChannel): void {
     this.registry.forgetChannel(channel);
-  }
-
-  /** Decodes a REQUEST or EVENT frame; on failure answers or logs, and returns null. */
-  private decode(channel: ServerChannel, frame: Frame): DecodedRequest | null {
-    try {
-      return decodeRequestMessage(frame, this.maxMessageSize);
-    } catch (err) {
-      const code = err instanceof ProtocolError ? err.code : ErrorCode.MALFORMED_PAYLOAD;
-      const message = `Malformed ${frame.type === FrameType.EVENT ? 'event' : 'request'}: ${errorMessage(err)}`;
-      this.host.logger.warn?.(`${message} (from ${channel.remoteEndpointId})`);
-      if (frame.type === FrameType.REQUEST) channel.refuseRequest(frame.id, code, message);
-      channel.recordBadMessage();
-      return null;
-    }
   }
 }

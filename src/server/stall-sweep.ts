@@ -19,14 +19,17 @@ export function startStallSweep(registry: ConnectionRegistry, limits: SweepLimit
   const timer = setInterval(() => {
     const now = Date.now();
     for (const { peer, channel } of registry.channels()) {
-      if (channel.isStalled(now, incompleteFrameTimeout)) {
+      if (channel.isClosed) continue;
+      // A client that reads nothing is judged as a reader first: while its replies sit unread
+      // the server reads nothing from it either, so a frame of its may be incomplete on our side.
+      if (channel.isWriteStalled(now, writeStallTimeout)) {
+        logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: replies unread for ${writeStallTimeout} ms`);
+        channel.close();
+        closeConnection(peer.connection, ErrorCode.LIMIT_EXCEEDED, `replies unread for more than ${writeStallTimeout} ms (writeStallTimeout)`);
+      } else if (channel.isStalled(now, incompleteFrameTimeout)) {
         channel.onProtocolError(
           new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${incompleteFrameTimeout} ms`),
         );
-      } else if (channel.isWriteStalled(now, writeStallTimeout)) {
-        logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: replies unread for ${writeStallTimeout} ms`);
-        channel.close();
-        closeConnection(peer.connection, ErrorCode.LIMIT_EXCEEDED, `replies unread for more than ${writeStallTimeout} ms`);
       } else if (idleTimeout > 0 && channel.isIdle(now, idleTimeout)) {
         logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: nothing received for ${idleTimeout} ms`);
         channel.close();

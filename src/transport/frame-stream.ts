@@ -9,6 +9,7 @@ import {
   FrameWriterOptions,
   OversizedFrame,
   ProtocolError,
+  ReceiveBudget,
 } from '../protocol';
 
 /**
@@ -36,6 +37,8 @@ export interface FrameStreamHandlers {
    * read on.
    */
   readPause?(): Promise<void> | null;
+  /** What partly received frames may hold: the decoder reserves from it (unlimited when absent). */
+  readonly receiveBudget?: ReceiveBudget;
   /** Bytes read, per chunk (for metrics). */
   bytesReceived?: (bytes: number) => void;
   /** Bytes handed to the stream, per write batch (for metrics). */
@@ -70,13 +73,17 @@ export class FrameStream {
         }
       : (parts, total) => send.writeAll(toBindingBytes(parts, total));
     this.writer = new FrameWriter(sink, err => this.end(IrohError.from('stream write failed', err)), writerOptions);
-    this.decoder = new FrameDecoder(maxMessageSize, {
-      onFrame: frame => {
-        if (!this.decodingStopped) handlers.onFrame(frame);
+    this.decoder = new FrameDecoder(
+      maxMessageSize,
+      {
+        onFrame: frame => {
+          if (!this.decodingStopped) handlers.onFrame(frame);
+        },
+        onOversized: frame => handlers.onOversized(frame),
+        onError: error => handlers.onProtocolError(error),
       },
-      onOversized: frame => handlers.onOversized(frame),
-      onError: error => handlers.onProtocolError(error),
-    });
+      handlers.receiveBudget,
+    );
   }
 
   /** Starts the read loop. */

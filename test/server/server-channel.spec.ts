@@ -17,6 +17,10 @@ import {
   isFinalReply,
   replyFrameType,
 } from '../../src/protocol';
+import type { PeerConnection } from '../../src/server/connection-registry';
+import { FrameScheduler } from '../../src/server/frame-scheduler';
+import { ReadSlots } from '../../src/server/read-slots';
+import { ReceivePool } from '../../src/server/receive-pool';
 import { ServerChannel, ServerChannelHost } from '../../src/server/server-channel';
 import type { ServerRequest } from '../../src/server/server-request';
 
@@ -72,6 +76,9 @@ class FakeStream {
 
 class FakeHost implements ServerChannelHost {
   readonly maxMessageSize = 1024;
+  readonly maxPendingReplyBytes = 1 << 20;
+  readonly scheduler = new FrameScheduler();
+  readonly readSlots = new ReadSlots();
   readonly features = Feature.DEADLINE | Feature.DRAIN;
   readonly warnings: string[] = [];
   readonly logger = { log: () => undefined, error: () => undefined, warn: (m: string) => this.warnings.push(m) } as unknown as LoggerService;
@@ -87,6 +94,13 @@ class FakeHost implements ServerChannelHost {
   onEvent(_channel: ServerChannel, frame: Frame): void {
     this.events.push(frame);
   }
+  onOversized(channel: ServerChannel): void {
+    channel.recordBadMessage();
+  }
+  onUploadValue(_channel: ServerChannel, request: ServerRequest, frame: Frame): void {
+    request.upload?.onValue(frame);
+  }
+  onOutOfMemory(): void {}
   writeReply(channel: ServerChannel, request: ServerRequest, message: ReplyMessage): void {
     const payload = encodeReplyMessage(message, 0);
     const type = replyFrameType(message);
@@ -119,7 +133,14 @@ describe('ServerChannel', () => {
     stream = new FakeStream();
     host = new FakeHost();
     connection = { close: jest.fn() };
-    channel = new ServerChannel(stream.bi, connection as unknown as iroh.Connection, 'peer-1', host).start();
+    const peer: PeerConnection = {
+      connection: connection as unknown as iroh.Connection,
+      remoteEndpointId: 'peer-1',
+      channels: new Set(),
+      budget: new ReceivePool(1 << 30, 30_000).connectionBudget(() => undefined),
+      badMessages: 0,
+    };
+    channel = new ServerChannel(stream.bi, peer, host).start();
   });
 
   afterEach(() => {

@@ -38,6 +38,8 @@ export interface ServerStats {
   stalls: Array<{ endedAt: number; ms: number }>;
   peers: number;
   handlers: { eventsStarted: number; eventsFinished: number; eventsRunning: number; eventsPeak: number; requests: number };
+  /** Bytes of the server's maxReceiveMemory held: now, and the most at once. */
+  receiveMemory: { used: number; peak: number };
 }
 
 export interface AttackSpec {
@@ -64,6 +66,7 @@ export interface AttackOutcome {
     loopDelay: ServerStats['loopDelay'];
     stalls: ServerStats['stalls'];
     handlers: ServerStats['handlers'];
+    receiveMemory: ServerStats['receiveMemory'];
     /** The server process died during the attack. */
     exited: string | null;
   };
@@ -188,6 +191,7 @@ export class AttackRig {
         loopDelay: stats?.loopDelay ?? { max: -1, p99: -1, mean: -1 },
         stalls: stats?.stalls ?? [],
         handlers: stats?.handlers ?? ({} as ServerStats['handlers']),
+        receiveMemory: stats?.receiveMemory ?? { used: -1, peak: -1 },
         exited,
       },
       good,
@@ -243,7 +247,7 @@ function record(outcome: AttackOutcome): void {
   const { server, good } = outcome;
   const line =
     `[attack ${outcome.mode}] ${outcome.durationMs} ms; server RSS ${mib(server.rssBefore)} → peak ${mib(server.rssPeak)} MiB ` +
-    `(+${mib(server.growth)}), loop delay max ${server.loopDelay.max} ms; good client ${good.succeeded}/${good.sent} ok, ` +
+    `(+${mib(server.growth)}), receive memory peak ${mib(server.receiveMemory.peak)} MiB, loop delay max ${server.loopDelay.max} ms; good client ${good.succeeded}/${good.sent} ok, ` +
     `failures ${JSON.stringify(good.failures)}, worst ${good.worstMs} ms, longest gap ${good.longestGapMs} ms`;
   process.stdout.write(`${line}\n`);
   const folder = process.env.ATTACK_RESULTS;

@@ -5,8 +5,9 @@
 // Run with an IPC channel (stdio 'ipc'); prints `TICKET <ticket>` on stdout once listening.
 // Messages from the parent, each answered by one message with the same `op`:
 //   {op:'stats', reset?:true}  memory, event-loop delay (histogram, and stalls of 200 ms or
-//                              more with when they ended) and handler counts; reset starts
-//                              the delay figures and the handler peak afresh
+//                              more with when they ended), handler counts and the receive
+//                              memory held (now and its peak); reset starts the delay
+//                              figures and the peaks afresh
 //   {op:'gc'}                  a full GC (the process runs with --expose-gc), then stats
 //   {op:'close'}               app.close(), then exit
 // Handlers:
@@ -95,11 +96,14 @@ const TICK_MS = 50;
 let stalls: Array<{ endedAt: number; ms: number }> = [];
 let resetAt = Date.now();
 let lastTick = Date.now();
+/** The most of maxReceiveMemory held at once since the last reset (sampled every tick). */
+let receiveMemoryPeak = 0;
 setInterval(() => {
   const tick = Date.now();
   const late = tick - lastTick - TICK_MS;
   if (late >= STALL_MS && stalls.length < 100) stalls.push({ endedAt: tick - resetAt, ms: late });
   lastTick = tick;
+  receiveMemoryPeak = Math.max(receiveMemoryPeak, server?.receiveMemoryUsed ?? 0);
 }, TICK_MS).unref();
 let server: IrohServer | null = null;
 let app: INestMicroservice | null = null;
@@ -113,6 +117,7 @@ function stats(): object {
     stalls,
     peers: server?.connectedPeers.length ?? 0,
     handlers: { ...handlers },
+    receiveMemory: { used: server?.receiveMemoryUsed ?? 0, peak: receiveMemoryPeak },
   };
 }
 
@@ -121,6 +126,7 @@ function reset(): void {
   stalls = [];
   resetAt = Date.now();
   handlers.eventsPeak = handlers.eventsRunning;
+  receiveMemoryPeak = server?.receiveMemoryUsed ?? 0;
 }
 
 async function onMessage(message: any): Promise<object> {

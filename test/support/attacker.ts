@@ -67,10 +67,12 @@ async function sendPayload(c: ObservedConnection, bi: iroh.BiStream, count: numb
 
 /**
  * (a) EVENT frames to a handler that waits 100 ms, in batches spread over `overMs`. Sending
- * stops at `overMs + observeMs` if flow control still holds a write back then (`heldBack`).
+ * stops at `overMs + observeMs` if flow control still holds a write back then. `heldBack`:
+ * some write was held back by flow control for `heldBackMs` or more (the server stopped
+ * reading), or was still held back at the end.
  */
 async function events(): Promise<object> {
-  const { count = 200_000, overMs = 1000, batches = 20, observeMs = 5000 } = params;
+  const { count = 200_000, overMs = 1000, batches = 20, observeMs = 5000, heldBackMs = 1000 } = params;
   const c = await connect(false);
   const { bi } = await c.openStream();
   const frame = encodeFrame(FrameType.EVENT, 0, encodeRequestBody('slow', undefined, undefined).bytes);
@@ -88,6 +90,7 @@ async function events(): Promise<object> {
     if (written === 'deadline') heldBack = true;
     if (written !== true) break;
     slowestWriteMs = Math.max(slowestWriteMs, now() - t);
+    if (slowestWriteMs >= heldBackMs) heldBack = true;
     sent += perBatch;
   }
   const sendMs = now() - sendStart;

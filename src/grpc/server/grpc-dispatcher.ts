@@ -38,7 +38,7 @@ export class GrpcDispatcher implements RequestDispatcher {
     }
   }
 
-  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): void {
-    this.messages.dispatchEvent(decoded, channel);
+  dispatchEvent(decoded: DecodedRequest, channel: DispatchChannel): Promise<void> {
+    return this.messages.dispatchEvent(decoded, channel);
   }
 }

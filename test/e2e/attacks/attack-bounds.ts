@@ -4,8 +4,9 @@
  * well-behaved client calls it (test/support/attack-rig.ts), and checks three things: the
  * server's memory, the good client's calls, and what the attacker was told.
  *
- * They are skipped unless RUN_ATTACKS is set (jest's testMatch takes every *.spec.ts). Run
- * them one at a time, so that attacks do not share the machine's cores with each other:
+ * They run with the rest of the suite, except those that use {@link describeAttack}: they
+ * are skipped unless RUN_ATTACKS is set (each says why). Run them all one at a time, so that
+ * attacks do not share the machine's cores with each other:
  *   RUN_ATTACKS=1 npx jest test/e2e/attacks --runInBand
  * ATTACK_RESULTS=<folder> writes each attack's measured figures there as JSON.
  */
@@ -14,12 +15,12 @@ import { AttackOutcome, mib } from '../../support/attack-rig';
 
 const MiB = 1024 * 1024;
 
-/** `describe` when RUN_ATTACKS is set, else `describe.skip`: each attack takes tens of seconds and both cores. */
+/** `describe` when RUN_ATTACKS is set, else `describe.skip`: for an attack the server does not yet meet every bound of. */
 export const describeAttack = process.env.RUN_ATTACKS ? describe : describe.skip;
 
 /**
- * The server's global budget for partly received messages and inflated payloads, over all
- * connections (the default the server's memory budget option is to have).
+ * The server's global budget for partly received messages, inflated payloads and frames
+ * waiting their turn, over all connections: `maxReceiveMemory`'s default.
  */
 export const MEMORY_BUDGET = 256 * MiB;
 

@@ -1,19 +1,20 @@
 /**
  * A flood of events: one connection sends 200,000 EVENT frames (about 2 MB) within a
  * second to a handler that takes 100 ms. Events are fire-and-forget, so the attacker is
- * never answered; what bounds it is admission (a limit on events in flight) and
- * backpressure (the server stops reading from a connection whose events are queued past a
- * bound, and QUIC flow control then holds the sender back), or its connection is closed.
+ * never answered; what bounds it is admission (`maxConcurrentEvents`, 1024 handlers per
+ * connection) and backpressure: an event that finds no room waits, with the frames behind it,
+ * and the server reads nothing more from that stream meanwhile, so QUIC flow control holds
+ * the sender back (a write of its held back for a second or more).
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 /** Event handlers that may run at once for one connection (as `maxConcurrentRequests` bounds requests). */
 const EVENT_HANDLERS_BOUND = 1024;
 
 const ATTACK = { count: 200_000, overMs: 1000, observeMs: 8000 };
 
-describeAttack('attack: a flood of events to a slow handler', () => {
+describe('attack: a flood of events to a slow handler', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 

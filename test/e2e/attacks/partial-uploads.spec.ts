@@ -1,14 +1,26 @@
 /**
  * Partly received messages on many connections: 20 connections, each from an identity of
  * its own, announce a 16 MiB REQUEST and send 11 MiB of it, then hold. Every one is within
- * `maxMessageSize`; together they announce 320 MiB, past the memory budget (256 MiB), so
- * some of them must be refused (the largest or oldest) rather than the good client starved.
- * The 220 MiB actually sent is under the budget: the refusal expected here comes from
- * counting a frame's announced length against the budget once its header has arrived. A
- * budget that counts only the bytes received needs a smaller budget in `serverOptions`.
+ * `maxMessageSize`; together they announce 320 MiB, past the receive memory (256 MiB): a
+ * frame's announced length is reserved once its header has arrived, so the last four are
+ * refused (LIMIT_EXCEEDED) while the first sixteen fit, and the server never holds more than
+ * the budget for them.
+ *
+ * Still skipped unless RUN_ATTACKS is set: the server's RSS during this attack is dominated
+ * not by what it holds (the budget, checked below) but by the byte arrays the binding hands
+ * over for every read (8 bytes of JS heap per byte received, 1 MiB reads, collected late),
+ * and converting them holds the event loop for about 150 ms per MiB read, which is past the
+ * good client's latency bound. Both belong to the byte path (sliced reads), not to these
+ * limits.
  */
-import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { AttackOutcome, AttackRig, mib } from '../../support/attack-rig';
+import {
+  CLEAR_CLOSE_CODES,
+  MEMORY_BUDGET,
+  describeAttack,
+  expectGoodClientServed,
+  expectMemoryWithinBound,
+} from './attack-bounds';
 
 const MiB = 1024 * 1024;
 const ATTACK = { connections: 20, announcedBytes: 16 * MiB, sentBytes: 11 * MiB, holdMs: 5000 };
@@ -26,6 +38,11 @@ describeAttack('attack: many connections each holding a large, partly sent reque
   it('keeps the server within its memory budget plus margin', () => expectMemoryWithinBound(outcome));
 
   it('keeps answering the good client', () => expectGoodClientServed(outcome));
+
+  it('holds no more than the receive memory for the partly received frames', () => {
+    const { peak } = outcome.server.receiveMemory;
+    expect({ peakMiB: mib(peak), withinBudget: peak <= MEMORY_BUDGET }).toEqual({ peakMiB: mib(peak), withinBudget: true });
+  });
 
   it('refuses some of the uploads with a clear error', () => {
     const connections: any[] = outcome.attacker.connections;

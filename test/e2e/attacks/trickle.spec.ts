@@ -7,7 +7,7 @@
  * trickle is well inside it.
  */
 import { AttackOutcome, AttackRig } from '../../support/attack-rig';
-import { CLEAR_CLOSE_CODES, describeAttack, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
+import { CLEAR_CLOSE_CODES, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 const MiB = 1024 * 1024;
 const INCOMPLETE_FRAME_TIMEOUT = 8000;
@@ -15,7 +15,7 @@ const INCOMPLETE_FRAME_TIMEOUT = 8000;
 const CLOSE_SLACK_MS = 3000;
 const ATTACK = { connections: 4, announcedBytes: Math.floor(15.9 * MiB), sentBytes: 4 * MiB, everyMs: 2000, durationMs: 20_000 };
 
-describeAttack('attack: partly sent frames kept open by a trickle', () => {
+describe('attack: partly sent frames kept open by a trickle', () => {
   const rig = new AttackRig();
   let outcome: AttackOutcome;
 
