@@ -55,6 +55,8 @@ export function encodeReplyMessage(message: ReplyMessage, compressionThreshold: 
 
 /** The value a frame's payload carries (decompressed, JSON or bytes). */
 export function decodeFrameValue(frame: Frame, maxMessageSize: number): unknown {
+  // Reply metadata is taken off the frame before its value is read (`takeReplyMetadata`).
+  if (frame.flags & FrameFlag.REPLY_METADATA) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'unexpected reply metadata flag');
   return decodeValue(decompress(frame.payload, frame.flags, maxMessageSize), frame.flags);
 }
 

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import type { ServerTelemetry } from '../observability';
 import { ErrorCode, Frame, OversizedFrame, ReplyMessage, errorCodeName } from '../protocol';
 import type { FrameScheduler } from './frame-scheduler';
 import type { FrameWork } from './inbound-frames';
@@ -18,6 +19,8 @@ export interface ServerChannelHost {
   readonly readSlots: ReadSlots;
   /** Reply bytes a client may leave unread before its further requests wait. */
   readonly maxPendingReplyBytes: number;
+  /** The server's telemetry: bytes, and the spans of what the stream's requests run. */
+  readonly telemetry: ServerTelemetry;
   onRequest(channel: ServerChannel, frame: Frame): FrameWork;
   onEvent(channel: ServerChannel, frame: Frame): FrameWork;
   /** A frame refused from its header (too large, or out of receive memory); its payload is skipped. */

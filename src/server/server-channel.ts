@@ -14,6 +14,7 @@ import {
   encodeHello,
   frameTypeName,
 } from '../protocol';
+import type { ServerTelemetry } from '../observability';
 import { FrameStream } from '../transport';
 import type { PeerConnection } from './connection-registry';
 import { EndedRequests } from './ended-requests';
@@ -83,6 +84,7 @@ export class ServerChannel implements RequestOwner {
       onClosed: error => this.onClosed(error),
       readPause: () => this.intake.beforeRead(),
       receiveBudget: this.intake.receiveBudget,
+      ...byteCounters(host.telemetry),
     });
   }
 
@@ -97,6 +99,10 @@ export class ServerChannel implements RequestOwner {
 
   get remoteEndpointId(): string {
     return this.peer.remoteEndpointId;
+  }
+
+  get telemetry(): ServerTelemetry {
+    return this.host.telemetry;
   }
 
   /** The connection's share of the receive memory (inflated payloads and queued events reserve from it). */
@@ -405,4 +411,10 @@ export class ServerChannel implements RequestOwner {
     this.intake.release();
     void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
+}
+
+/** The frame stream's byte counters, when the telemetry records them. */
+function byteCounters(telemetry: ServerTelemetry) {
+  if (!telemetry.enabled) return {};
+  return { bytesSent: (bytes: number) => telemetry.bytesSent(bytes), bytesReceived: (bytes: number) => telemetry.bytesReceived(bytes) };
 }

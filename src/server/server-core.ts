@@ -16,6 +16,7 @@ import {
 import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
+import { NOOP_SERVER_TELEMETRY, ServerTelemetry, createServerTelemetry } from '../observability';
 import { ErrorCode, Feature, Frame, OversizedFrame, ReplyMessage } from '../protocol';
 import { AcceptHost, acceptConnections } from './accept-loop';
 import { Admission } from './admission';
@@ -45,7 +46,7 @@ export interface ServerCoreHost {
 }
 
 /** What this server announces in its HELLO. */
-const SERVER_FEATURES = Feature.DEADLINE | Feature.DRAIN;
+const SERVER_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.REPLY_METADATA;
 
 /** How long a shutdown waits for a client to receive what was written to it. */
 const DELIVERY_TIMEOUT = 2000;
@@ -63,6 +64,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   readonly scheduler = new FrameScheduler();
   readonly readSlots = new ReadSlots();
   closing = false;
+  /** Spans and metrics: taken when the server listens (a no-op until then), released when it has closed. */
+  telemetry: ServerTelemetry = NOOP_SERVER_TELEMETRY;
   private readonly admission: Admission;
   private readonly events: EventAdmission;
   private readonly pool: ReceivePool;
@@ -180,6 +183,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       throw new IrohError('IrohServer was closed while it was starting to listen');
     }
     this.endpoint = endpoint;
+    this.telemetry.dispose();
+    this.telemetry = createServerTelemetry();
     this.stopSweep = startStallSweep(this.registry, this.limits, this.host.logger);
     this.host.setStatus(IrohStatus.CONNECTED);
     this.emitter.emit(IrohEventsMap.LISTENING);
@@ -220,6 +225,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       this.host.setStatus(IrohStatus.DISCONNECTED);
       this.emitter.emit(IrohEventsMap.CLOSE);
     } finally {
+      this.telemetry.dispose();
+      this.telemetry = NOOP_SERVER_TELEMETRY;
       clearInterval(hold);
     }
   }
@@ -244,15 +251,14 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     if (this.admission.inflight === 0 && clientsDone.length === 0) return;
     await settledWithin(Promise.all([this.admission.whenIdle(), ...clientsDone]), this.limits.drainTimeout);
     if (this.admission.inflight > 0) {
-      this.host.logger.warn?.(
-        `Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`,
-      );
+      this.host.logger.warn?.(`Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`);
     }
   }
 
   private async closeConnections(): Promise<void> {
     const peers = this.registry.takeAll();
     for (const peer of peers) {
+      this.telemetry.connectionClosed(false);
       for (const channel of peer.channels) channel.goAway(ErrorCode.GOING_AWAY, 'server shutting down');
     }
     await Promise.all(
@@ -299,6 +305,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   }
 
   peerConnected(peer: PeerConnection): void {
+    this.telemetry.connectionOpened();
     this.emitter.emit(IrohEventsMap.PEER_CONNECT, peer.remoteEndpointId);
   }
 
@@ -307,6 +314,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     this.events.forget(peer);
     peer.budget.close();
     if (!this.registry.remove(peer)) return;
+    this.telemetry.connectionClosed(isLoss(reason));
     for (const channel of peer.channels) channel.close();
     peer.channels.clear();
     this.emitter.emit(IrohEventsMap.PEER_DISCONNECT, peer.remoteEndpointId, reason);
@@ -349,4 +357,13 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   onChannelClosed(channel: ServerChannel): void {
     this.registry.forgetChannel(channel);
   }
+}
+
+/**
+ * Whether a connection ended without an orderly close: the binding reports `closed` when this
+ * side closed it and `closed by peer: …` when the client did; anything else (an idle timeout,
+ * a reset) is a loss.
+ */
+function isLoss(reason: string): boolean {
+  return reason !== 'closed' && !reason.startsWith('closed by peer');
 }
