@@ -1,7 +1,8 @@
+import { Metadata, ServerUnaryCall, status } from '@grpc/grpc-js';
 import { CanActivate, Controller, Injectable, Module, UseGuards } from '@nestjs/common';
-import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
+import { Ctx, EventPattern, GrpcMethod, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { SpanContext, trace } from '@opentelemetry/api';
-import { Observable, interval, map, take } from 'rxjs';
+import { Observable, interval, map, of, take, timer } from 'rxjs';
 import { IrohContext } from '../../src';
 
 /** What the traced handlers saw: the span active in them, the metadata their context showed. */
@@ -10,8 +11,10 @@ export const seen = {
   handler: [] as (SpanContext | undefined)[],
   afterAwait: [] as (SpanContext | undefined)[],
   event: [] as (SpanContext | undefined)[],
+  grpc: [] as (SpanContext | undefined)[],
   metadata: [] as unknown[],
   reset() {
+    this.grpc = [];
     this.guard = [];
     this.handler = [];
     this.afterAwait = [];
@@ -57,10 +60,23 @@ export class TracedController {
     throw new RpcException({ code: 'E_TRACED', message: 'traced failure' });
   }
 
+  /** An Observable, so that a cancelled call leaves no timer behind. */
   @MessagePattern('traced.slow')
-  async slow(@Payload() ms: number): Promise<string> {
-    await new Promise(resolve => setTimeout(resolve, ms));
-    return 'late';
+  slow(@Payload() ms: number): Observable<string> {
+    return timer(ms).pipe(map(() => 'late'));
+  }
+
+  @MessagePattern('traced.reply-metadata')
+  withReplyMetadata(@Payload() data: { fail?: boolean; stream?: boolean }, @Ctx() ctx: IrohContext): Observable<number> | string {
+    ctx.setReplyMetadata({ etag: 'v7', served: ['a', 'b'] });
+    if (data.fail) throw new RpcException({ code: 'E_WITH_METADATA', message: 'failed, with metadata' });
+    return data.stream ? of(1, 2) : 'done';
+  }
+
+  @MessagePattern('traced.reply-metadata.bad')
+  badReplyMetadata(@Ctx() ctx: IrohContext): string {
+    ctx.setReplyMetadata(['not', 'an', 'object'] as unknown as Record<string, unknown>);
+    return 'unreachable';
   }
 
   @EventPattern('traced.event')
@@ -70,5 +86,29 @@ export class TracedController {
   }
 }
 
+/** The HeroesService of test/fixtures/grpc/hero.proto, as far as the telemetry tests call it. */
+@Controller()
+export class TracedHeroesController {
+  @GrpcMethod('HeroesService', 'FindOne')
+  findOne(data: { id: number }, _metadata: Metadata, call: ServerUnaryCall<unknown, unknown>): { id: number; name: string } {
+    seen.grpc.push(activeSpan());
+    const headers = new Metadata();
+    headers.add('x-served-by', 'traced');
+    call.sendMetadata(headers);
+    if (data.id === 404) throw new RpcException({ code: status.NOT_FOUND, message: 'no such hero' });
+    if (data.id === 500) throw new Error('the database is on fire');
+    return { id: data.id, name: 'Ada' };
+  }
+
+  @GrpcMethod('HeroesService', 'FindMany')
+  findMany(query: { ids: number[] }): Observable<{ id: number; name: string }> {
+    seen.grpc.push(activeSpan());
+    return of(...query.ids.map(id => ({ id, name: `hero ${id}` })));
+  }
+}
+
 @Module({ controllers: [TracedController] })
 export class TracedModule {}
+
+@Module({ controllers: [TracedHeroesController] })
+export class TracedHeroesModule {}

@@ -156,15 +156,16 @@ export class GrpcClientCall {
       this.fail(status);
       return;
     }
-    if (reply.response !== undefined) {
-      this.telemetry.onValue();
-      this.listener.onMessage(reply.response);
-    }
-    if (reply.isDisposed && !this.finished) {
+    const last = reply.isDisposed === true;
+    if (reply.response !== undefined) this.telemetry.onValue();
+    // The call is over before its last message is handed on: a caller that unsubscribes on
+    // that message (firstValueFrom) does not cancel a call that completed.
+    if (last) {
       this.finished = true;
       this.telemetry.end();
-      this.listener.onComplete();
     }
+    if (reply.response !== undefined) this.listener.onMessage(reply.response);
+    if (last) this.listener.onComplete();
   }
 
   private encode(message: unknown): EncodedPayload | null {
