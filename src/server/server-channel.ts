@@ -60,8 +60,9 @@ export class ServerChannel implements RequestOwner {
    * number of them by cancelling each request right after sending it.
    */
   private outlivingHandlers = 0;
-  /** Called once the client is done with the stream: it finished its side, or the stream closed. */
-  private clientDoneWaiters: Array<() => void> | null = [];
+  /** Settled once the client is done with the stream: it finished its side, or the stream closed. */
+  private clientIsDone: () => void = () => undefined;
+  private readonly clientDone = new Promise<void>(resolve => (this.clientIsDone = resolve));
 
   constructor(
     bi: iroh.BiStream,
@@ -204,10 +205,6 @@ export class ServerChannel implements RequestOwner {
     this.close();
   }
 
-  /** Resolves once what is queued has been written, the stream failed, or `timeoutMs` passed. */
-  flushed(timeoutMs: number): Promise<void> {
-    return settledWithin(this.stream.writer.flushed(), timeoutMs);
-  }
 
   /**
    * Finishes the stream and waits until the client has received everything written (or
@@ -236,15 +233,7 @@ export class ServerChannel implements RequestOwner {
    * sent before it saw our GOAWAY may still be on its way.
    */
   whenClientDone(): Promise<void> {
-    const waiters = this.clientDoneWaiters;
-    if (!waiters) return Promise.resolve();
-    return new Promise(resolve => waiters.push(resolve));
-  }
-
-  private clientIsDone(): void {
-    const waiters = this.clientDoneWaiters;
-    this.clientDoneWaiters = null;
-    if (waiters) for (const resolve of waiters) resolve();
+    return this.clientDone;
   }
 
   // ---------------------------------------------------------------- health

@@ -14,6 +14,8 @@ describe('observability: API not installed', () => {
       loads++;
       throw Object.assign(new Error("Cannot find module '@opentelemetry/api'"), { code: 'MODULE_NOT_FOUND' });
     });
+    // Loaded after the mock, in a fresh module registry: an import would bind it before.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     observability = require('../../src/observability');
   });
 
