@@ -1,5 +1,5 @@
 import iroh = require('../iroh/binding');
-import { closeConnection, settledWithin } from '../iroh';
+import { closeConnection } from '../iroh';
 import {
   ErrorCode,
   Frame,
@@ -14,7 +14,6 @@ import {
   encodeHello,
   frameTypeName,
 } from '../protocol';
-import type { ServerTelemetry } from '../observability';
 import { FrameStream } from '../transport';
 import type { PeerConnection } from './connection-registry';
 import { EndedRequests } from './ended-requests';
@@ -22,7 +21,7 @@ import { ChannelIntake } from './channel-intake';
 import type { FrameWork } from './inbound-frames';
 import type { ConnectionBudget } from './receive-pool';
 import { RequestOwner, ServerRequest } from './server-request';
-import { ServerChannelHost, transportErrorValue } from './server-channel-host';
+import { ServerChannelHost, byteCounters, transportErrorValue } from './server-channel-host';
 
 export { ServerChannelHost, transportErrorValue };
 
@@ -60,6 +59,7 @@ export class ServerChannel implements RequestOwner {
    * number of them by cancelling each request right after sending it.
    */
   private outlivingHandlers = 0;
+  readonly telemetry: ServerChannelHost['telemetry'];
   /** Settled once the client is done with the stream: it finished its side, or the stream closed. */
   private clientIsDone: () => void = () => undefined;
   private readonly clientDone = new Promise<void>(resolve => (this.clientIsDone = resolve));
@@ -69,6 +69,7 @@ export class ServerChannel implements RequestOwner {
     readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
+    this.telemetry = host.telemetry;
     this.intake = new ChannelIntake(peer, host.scheduler, host.readSlots, {
       work: frame => this.route(frame),
       onOutOfMemory: frame => host.onOutOfMemory(this, frame),
@@ -85,7 +86,7 @@ export class ServerChannel implements RequestOwner {
       onClosed: error => this.onClosed(error),
       readPause: () => this.intake.beforeRead(),
       receiveBudget: this.intake.receiveBudget,
-      ...byteCounters(host.telemetry),
+      ...byteCounters(this.telemetry),
     });
   }
 
@@ -100,10 +101,6 @@ export class ServerChannel implements RequestOwner {
 
   get remoteEndpointId(): string {
     return this.peer.remoteEndpointId;
-  }
-
-  get telemetry(): ServerTelemetry {
-    return this.host.telemetry;
   }
 
   /** The connection's share of the receive memory (inflated payloads and queued events reserve from it). */
@@ -400,10 +397,4 @@ export class ServerChannel implements RequestOwner {
     this.intake.release();
     void this.stream.finish().then(() => this.host.onChannelClosed(this));
   }
-}
-
-/** The frame stream's byte counters, when the telemetry records them. */
-function byteCounters(telemetry: ServerTelemetry) {
-  if (!telemetry.enabled) return {};
-  return { bytesSent: (bytes: number) => telemetry.bytesSent(bytes), bytesReceived: (bytes: number) => telemetry.bytesReceived(bytes) };
 }
