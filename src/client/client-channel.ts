@@ -6,7 +6,6 @@ import {
   ErrorCode,
   Feature,
   Frame,
-  FrameFlag,
   FrameType,
   HELLO_ID,
   OversizedFrame,
@@ -19,10 +18,9 @@ import {
   isFinalReply,
   messageTooLargeMessage,
   sharedFeatures,
-  takeReplyMetadata,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure } from './client-errors';
-import { ClientRequest, RequestCarrier, withReplyMetadata } from './client-request';
+import { ClientRequest, RequestCarrier } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
 
@@ -293,14 +291,7 @@ export class ClientChannel implements RequestCarrier {
     }
     let message: ReplyMessage | Promise<ReplyMessage>;
     try {
-      if (frame.flags & FrameFlag.REPLY_METADATA) {
-        if (!final) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'reply metadata on a frame that does not end the request');
-        const taken = takeReplyMetadata(frame);
-        const reply = request.decode ? request.decode(taken.frame) : this.host.decodeReply(taken.frame);
-        message = withReplyMetadata(reply, taken.metadata);
-      } else {
-        message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
-      }
+      message = request.decodeReply(frame, this.host);
     } catch (err) {
       const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
       const failure = tooLarge

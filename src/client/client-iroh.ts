@@ -6,7 +6,7 @@ import iroh = require('../iroh/binding');
 import { IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
-import { CallType, ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
+import { CallType, ClientCallTelemetry } from '../observability';
 import {
   EncodedPayload,
   Frame,
@@ -27,9 +27,10 @@ import { ClientRequest, ClientRequestOptions } from './client-request';
 import { Connector } from './connector';
 import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
-import { deliverReplies } from './reply-delivery';
+import { IrohSendOptions, deliverReplies } from './reply-delivery';
 
 export { IrohPingResult } from './peer-connection';
+export { IrohSendOptions } from './reply-delivery';
 
 /** One peer's answer to {@link ClientIroh.pingAll}. */
 export interface IrohPeerPing {
@@ -37,16 +38,6 @@ export interface IrohPeerPing {
   /** The round trip, or null when the peer could not be reached. */
   result: IrohPingResult | null;
   error: Error | null;
-}
-
-/** Per-call options of {@link ClientIroh.send}. */
-export interface IrohSendOptions {
-  /**
-   * Receives the reply metadata the handler set (`IrohContext#setReplyMetadata()`), once,
-   * just before the last value, the completion or the error reaches the subscriber. Not
-   * called when the handler set none, or the server is of a version that does not carry it.
-   */
-  onReplyMetadata?: (metadata: Record<string, unknown>) => void;
 }
 
 /**
@@ -233,17 +224,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     };
   }
 
-  /**
-   * The telemetry of a call starting now, as a child of the active span: the client's
-   * telemetry is created by its first call (or connect). With one peer the span names it
-   * from the start; with several, the peer the request is written to does.
-   */
+  /** The telemetry of a call starting now, as a child of the active span (for clients built on this one too). */
   protected startTelemetry(type: CallType, pattern: string): ClientCallTelemetry {
-    const telemetry = this.observability.start();
-    if (!telemetry.enabled) return NOOP_CLIENT_CALL;
-    const peers = this.balancer.peers;
-    if (peers.length !== 1) return telemetry.startCall(type, pattern);
-    return telemetry.startCall(type, pattern, peers[0].endpointId, peers[0].transport?.path);
+    return this.observability.startCall(type, pattern, this.balancer.peers);
   }
 
   /** Starts a request: to a ready peer, or queued while peers connect (for clients built on this one). */

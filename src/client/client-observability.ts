@@ -1,4 +1,13 @@
-import { ClientTelemetry, NOOP_CLIENT_TELEMETRY, PeerPathObservation, createClientTelemetry } from '../observability';
+import {
+  CallType,
+  ClientCallTelemetry,
+  ClientTelemetry,
+  NOOP_CLIENT_CALL,
+  NOOP_CLIENT_TELEMETRY,
+  PeerPathObservation,
+  createClientTelemetry,
+} from '../observability';
+import type { PeerConnection } from './peer-connection';
 
 /**
  * A client's telemetry over its life: none until it first connects or sends (the
@@ -21,6 +30,18 @@ export class ClientObservability {
       this.live = live;
     }
     return live;
+  }
+
+  /**
+   * The telemetry of a call starting now, as a child of the active span (the client's
+   * telemetry is started by it if need be). With one peer the span names it from the start;
+   * with several, the peer the request is written to does.
+   */
+  startCall(type: CallType, pattern: string, peers: readonly PeerConnection[]): ClientCallTelemetry {
+    const telemetry = this.start();
+    if (!telemetry.enabled) return NOOP_CLIENT_CALL;
+    if (peers.length !== 1) return telemetry.startCall(type, pattern);
+    return telemetry.startCall(type, pattern, peers[0].endpointId, peers[0].transport?.path);
   }
 
   /** The client closed: what the telemetry registered is released. */

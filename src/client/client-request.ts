@@ -1,5 +1,16 @@
 import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
-import { EncodedPayload, Feature, Frame, ReplyMessage, ReplyMetadata, messageSize, withDeadline } from '../protocol';
+import type { ConnectionPath } from '../observability';
+import {
+  EncodedPayload,
+  Feature,
+  Frame,
+  FrameFlag,
+  ReplyMessage,
+  ReplyMetadata,
+  messageSize,
+  takeReplyMetadata,
+  withDeadline,
+} from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 
 /** A reply as the client delivers it: Nest's reply message, with the handler's reply metadata on the last one. */
@@ -83,7 +94,7 @@ export class ClientRequest {
   /** The call's telemetry (its owner records the replies; peers report where it went). */
   readonly telemetry: ClientCallTelemetry;
   /** The peer the telemetry was last told of. */
-  tracedPeer: unknown = null;
+  private tracedPeer: unknown = null;
   readonly decode: ReplyDecoder | null;
   readonly deadline: number;
   private readonly timeoutMs: number;
@@ -135,6 +146,23 @@ export class ClientRequest {
     if (remaining <= 0 || this.payload === null) return null;
     const base = typeof this.payload === 'function' ? this.payload(remaining) : this.payload;
     return features & Feature.DEADLINE && Number.isFinite(remaining) ? withDeadline(base, remaining) : base;
+  }
+
+  /** Tells the telemetry which server the request is written to, once per server. */
+  tracePeer(peer: unknown, endpointId: string, path: ConnectionPath | undefined): void {
+    if (this.tracedPeer === peer) return;
+    this.tracedPeer = peer;
+    this.telemetry.setPeer(endpointId, path);
+  }
+
+  /**
+   * One of its reply frames decoded, by its own decoder or else `host`'s; the frame that ends
+   * it may carry the handler's reply metadata. Throws what the decoder throws.
+   */
+  decodeReply(frame: Frame, host: { decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> }): ClientReply | Promise<ClientReply> {
+    if (!(frame.flags & FrameFlag.REPLY_METADATA)) return this.decode ? this.decode(frame) : host.decodeReply(frame);
+    const taken = takeReplyMetadata(frame);
+    return withReplyMetadata(this.decode ? this.decode(taken.frame) : host.decodeReply(taken.frame), taken.metadata);
   }
 
   /** Written to `carrier` as request `id`; request-stream messages given meanwhile follow it. */

@@ -146,10 +146,7 @@ export class PeerConnection implements ClientChannelHost {
     const transport = this.current;
     if (!transport?.channel.isWritable) return false;
     request.peer = this;
-    if (request.tracedPeer !== this) {
-      request.tracedPeer = this;
-      request.telemetry.setPeer(this.endpointId, transport.path);
-    }
+    request.tracePeer(this, this.endpointId, transport.path);
     return transport.channel.write(request);
   }
 

@@ -2,6 +2,16 @@ import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
 import { ReplyMessage, ReplyMetadata } from '../protocol';
 import { ClientReply, ReplyCallback } from './client-request';
 
+/** Per-call options of {@link ClientIroh.send}. */
+export interface IrohSendOptions {
+  /**
+   * Receives the reply metadata the handler set (`IrohContext#setReplyMetadata()`), once,
+   * just before the last value, the completion or the error reaches the subscriber. Not
+   * called when the handler set none, or the server is of a version that does not carry it.
+   */
+  onReplyMetadata?: (metadata: Record<string, unknown>) => void;
+}
+
 /**
  * Where a request's replies go: to `callback` (Nest's observer), after the call's telemetry
  * has recorded each one and `onReplyMetadata` has received the handler's reply metadata (it

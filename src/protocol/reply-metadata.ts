@@ -1,5 +1,5 @@
 import { ProtocolError } from './errors';
-import { ErrorCode, Frame, FrameFlag } from './frames';
+import { ErrorCode, Frame, FrameFlag, FrameType } from './frames';
 import { EncodedPayload } from './payload';
 import { readVarint, varintSize, writeVarint } from './varint';
 
@@ -48,10 +48,14 @@ export function withReplyMetadata(payload: EncodedPayload, metadata: Buffer): En
 /**
  * A reply frame's metadata, and the frame without it (so that it decodes as any other);
  * `metadata` undefined when the frame has none. Throws a ProtocolError (MALFORMED_PAYLOAD)
- * for a prefix that is not a JSON object within {@link MAX_REPLY_METADATA_SIZE}.
+ * for a prefix that is not a JSON object within {@link MAX_REPLY_METADATA_SIZE}, and for the
+ * flag on a frame that does not end a request.
  */
 export function takeReplyMetadata(frame: Frame): { frame: Frame; metadata: ReplyMetadata | undefined } {
   if (!(frame.flags & FrameFlag.REPLY_METADATA)) return { frame, metadata: undefined };
+  if (frame.type !== FrameType.RESPONSE && frame.type !== FrameType.END && frame.type !== FrameType.ERROR) {
+    throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'reply metadata on a frame that does not end the request');
+  }
   const payload = frame.payload;
   const cursor = { value: 0, offset: 0 };
   let ok: boolean;
