@@ -251,8 +251,8 @@ describe('the demo (`npm start -- --once`, after its build step)', () => {
     const shared = [...traces('orders')].filter(id => traces('gateway').has(id));
     expect(shared.length).toBeGreaterThanOrEqual(5);
     // The service's SERVER spans continue a parent from the other process.
-    expect(output).toMatch(/^orders +\|     isRemote: true/m);
-    expect(output).toMatch(/^gateway +\|   name: 'GET \/orders\/:id'/m);
+    expect(output).toMatch(/^orders +\| {5}isRemote: true/m);
+    expect(output).toMatch(/^gateway +\| {3}name: 'GET \/orders\/:id'/m);
   });
 
   it('--instances 2: a rolling restart of two orders instances under calls, none failed', async () => {
