@@ -34,7 +34,8 @@ describe('without @opentelemetry/api installed', () => {
     const result = await runWithoutOpenTelemetry();
     expect(result.sum).toBe(6);
     expect(result.events).toEqual([{ id: 1 }]);
-    // Asked for once (by the first listen or connect), found missing, never asked again.
+    // Asked for once (by the first listen or connect, not when a client is constructed), found missing, never asked again.
+    expect(result.askedAtConstruction).toBe(0);
     expect(result.asked).toBe(1);
     expect(result.loaded).toEqual([]);
     // A traced caller's key never reaches a handler, even on a server without OpenTelemetry.

@@ -17,6 +17,10 @@ async function main(): Promise<void> {
   require('reflect-metadata');
   const { call, irohClient, startIrohServer } = require('./harness') as typeof import('./harness');
   const { MathModule, observed } = require('./math.app') as typeof import('./math.app');
+  const { ClientIroh } = require('../../src') as typeof import('../../src');
+  // Constructing a client loads nothing: the API is asked for at listen and connect.
+  new ClientIroh({ relayMode: 'disabled', peer: '0'.repeat(64) });
+  const askedAtConstruction = asked;
   const running = await startIrohServer(MathModule);
   const client = irohClient(running.ticket);
   (client as any).setOnDispatchHook?.((packet: { metadata?: unknown }) => {
@@ -28,7 +32,7 @@ async function main(): Promise<void> {
     await new Promise<void>((done, fail) => client.emit('item.created', { id: 1 }).subscribe({ complete: done, error: fail }));
     while (observed.events.length === 0) await new Promise(r => setTimeout(r, 10));
     const loaded = Object.keys(require.cache).filter(path => path.includes('@opentelemetry'));
-    process.stdout.write(`${JSON.stringify({ sum, metadata, events: observed.events, asked, loaded })}\n`);
+    process.stdout.write(`${JSON.stringify({ sum, metadata, events: observed.events, askedAtConstruction, asked, loaded })}\n`);
   } finally {
     await client.close();
     await running.app.close();
