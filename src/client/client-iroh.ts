@@ -13,14 +13,17 @@ import {
   FrameFlag,
   FrameType,
   ReplyMessage,
+  compressionOf,
   decodeFrameValue,
   decodeReplyMessage,
   encodeEnvelope,
   encodeRequestMessage,
+  inflatePayload,
   messageSize,
   messageTooLargeMessage,
+  withoutCompression,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, replyError } from './client-errors';
 import { ClientObservability } from './client-observability';
 import { resolveClientOptions } from './client-options';
 import { ClientRequest, ClientRequestOptions } from './client-request';
@@ -31,6 +34,9 @@ import { IrohSendOptions, deliverReplies } from './reply-delivery';
 
 export { IrohPingResult } from './peer-connection';
 export { IrohSendOptions } from './reply-delivery';
+
+/** Compressed replies at least this large are inflated off the event loop (their output is some 256 KiB or more). */
+const ASYNC_INFLATE_FROM = 64 * 1024;
 
 /** One peer's answer to {@link ClientIroh.pingAll}. */
 export interface IrohPeerPing {
@@ -48,7 +54,6 @@ export interface IrohPeerPing {
 export class ClientIroh extends ClientProxy<IrohEvents, string> implements ReplyDecoding {
   protected readonly logger = new Logger(ClientIroh.name);
   readonly maxMessageSize: number;
-  protected readonly compressionThreshold: number;
   /** Milliseconds a request may take from subscribe to its last reply (0: no limit). */
   protected readonly timeout: number;
   private readonly customSerializer: boolean;
@@ -62,7 +67,6 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     super();
     const settings = resolveClientOptions(options);
     this.maxMessageSize = settings.maxMessageSize;
-    this.compressionThreshold = settings.compressionThreshold;
     this.timeout = settings.timeout;
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
@@ -256,6 +260,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
+    if (compressionOf(frame.flags) && frame.payload.length >= ASYNC_INFLATE_FROM) {
+      // Inflated on zlib's thread pool, in slices, so the event loop is not held meanwhile.
+      return new Promise<Buffer>(resolve => resolve(inflatePayload(frame.payload, frame.flags, { maxSize: this.maxMessageSize, syncLimit: 1 }))).then(
+        bytes => this.decodeReply({ ...frame, flags: withoutCompression(frame.flags), payload: bytes }),
+        err => {
+          throw replyError(err);
+        },
+      );
+    }
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
@@ -276,14 +289,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   private encodePacket(packet: ReadPacket & { metadata?: unknown }, pattern: string, metadata: unknown): EncodedPayload {
     let payload: EncodedPayload;
     try {
+      // Not compressed here: the channel's stream compresses with the codec its server reads.
       payload = this.customSerializer
         ? encodeEnvelope(
             this.serializer.serialize(
               metadata === packet.metadata ? { ...packet, pattern } : ({ ...packet, pattern, metadata } as ReadPacket),
             ),
-            this.compressionThreshold,
+            0,
           )
-        : encodeRequestMessage(pattern, packet.data, metadata, this.compressionThreshold);
+        : encodeRequestMessage(pattern, packet.data, metadata, 0);
     } catch (err) {
       throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }

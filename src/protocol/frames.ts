@@ -60,8 +60,8 @@ export function frameTypeName(type: number): string {
 
 /**
  * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
- * sent only to a peer whose HELLO announced the matching feature; 0x10 (brotli-compressed
- * payload) and 0x40 (pattern by index) are reserved for such features.
+ * sent only to a peer whose HELLO announced the matching feature (BROTLI, PATTERN_REF,
+ * REPLY_METADATA).
  */
 export enum FrameFlag {
   NONE = 0,
@@ -81,10 +81,16 @@ export enum FrameFlag {
    */
   DEADLINE = 0x08,
   /**
-   * The payload is compressed with brotli instead of DEFLATE. Reserved: not in
-   * {@link KNOWN_FLAGS} until a HELLO feature lets peers agree on it.
+   * The payload (after any prefix outside compression) is compressed with brotli. Sent only
+   * to a peer whose HELLO announced {@link Feature.BROTLI}.
    */
   BROTLI = 0x10,
+  /**
+   * REQUEST and EVENT in the compact layout: the payload starts with a pattern reference (a
+   * pattern defined once per stream, then named by its index), and the body that follows has
+   * no pattern field. Sent only to a peer whose HELLO announced {@link Feature.PATTERN_TABLE}.
+   */
+  PATTERN_REF = 0x40,
   /**
    * RESPONSE, END and ERROR only: the payload starts with the handler's reply metadata (a
    * varint length and a JSON object; see `reply-metadata.ts`); the reply's payload follows.
@@ -93,7 +99,14 @@ export enum FrameFlag {
   REPLY_METADATA = 0x20,
 }
 
-export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE | FrameFlag.REPLY_METADATA;
+export const KNOWN_FLAGS =
+  FrameFlag.COMPRESSED |
+  FrameFlag.BINARY |
+  FrameFlag.ENVELOPE |
+  FrameFlag.DEADLINE |
+  FrameFlag.BROTLI |
+  FrameFlag.REPLY_METADATA |
+  FrameFlag.PATTERN_REF;
 
 /**
  * Error codes: carried in GOAWAY frames, in per-request transport errors, and as the QUIC
@@ -134,6 +147,12 @@ export interface Frame {
   flags: number;
   id: number;
   payload: Buffer;
+  /**
+   * REQUEST and EVENT frames that named their pattern by reference ({@link FrameFlag.PATTERN_REF}):
+   * the pattern, resolved by the stream that received the frame, which also removed the
+   * reference from `payload` and the flag from `flags`. The body then has no pattern field.
+   */
+  pattern?: string;
 }
 
 /**

@@ -222,6 +222,9 @@ describe('reply metadata', () => {
       ['value 1', 'value 2', metadata, 'complete'],
     ]).toContainEqual(streamed);
     expect(await observe('traced.reply-metadata', { fail: true })).toEqual([metadata, 'error E_WITH_METADATA']);
+    // A large reply is compressed (off the event loop); the metadata stays in front of it.
+    const large = JSON.stringify('y'.repeat(200_000));
+    expect(await observe('traced.reply-metadata', { size: 200_000 })).toEqual([metadata, `value ${large}`, 'complete']);
   });
 
   it('fails the handler that sets something other than an object, and sends nothing of it', async () => {

@@ -67,9 +67,13 @@ export class TracedController {
   }
 
   @MessagePattern('traced.reply-metadata')
-  withReplyMetadata(@Payload() data: { fail?: boolean; stream?: boolean }, @Ctx() ctx: IrohContext): Observable<number> | string {
+  withReplyMetadata(
+    @Payload() data: { fail?: boolean; stream?: boolean; size?: number },
+    @Ctx() ctx: IrohContext,
+  ): Observable<number> | string {
     ctx.setReplyMetadata({ etag: 'v7', served: ['a', 'b'] });
     if (data.fail) throw new RpcException({ code: 'E_WITH_METADATA', message: 'failed, with metadata' });
+    if (data.size) return 'y'.repeat(data.size);
     return data.stream ? of(1, 2) : 'done';
   }
 

@@ -34,7 +34,6 @@ export interface GrpcCallSpec {
 export interface GrpcCallLimits {
   /** The client's own request timeout in ms (0: none); the earlier of it and the deadline applies. */
   timeout: number;
-  compressionThreshold: number;
   maxMessageSize: number;
 }
 
@@ -90,7 +89,8 @@ export class GrpcClientCall {
     // The header carries the time left as of the moment the call is written.
     const payload = (remainingMs: number): EncodedPayload => {
       const header = Number.isFinite(remainingMs) ? { ...traced, timeoutMs: Math.ceil(remainingMs) } : traced;
-      return encodeRequestMessage(spec.path, data, header, limits.compressionThreshold);
+      // Not compressed here: the channel's stream compresses with the codec its server reads.
+      return encodeRequestMessage(spec.path, data, header, 0);
     };
     if (!this.checkSize(payload(deadline - now))) return;
     this.request = start({
@@ -171,7 +171,7 @@ export class GrpcClientCall {
   private encode(message: unknown): EncodedPayload | null {
     const value = this.encodeMessage(message);
     if (value === FAILED) return null;
-    return this.checkSize(encodeStreamValue(value, this.limits.compressionThreshold));
+    return this.checkSize(encodeStreamValue(value, 0));
   }
 
   private encodeMessage(message: unknown): unknown {
