@@ -27,6 +27,20 @@ const TRANSPORTS = [
   { key: 'raw-framed', label: 'raw binding, one framed batched stream' },
 ];
 
+/**
+ * Cells measured beside a transport with one thing changed, run right after it on the
+ * workloads listed (not in the chart). `preload` is required into both processes first.
+ */
+const VARIANTS = [
+  {
+    key: 'iroh-no-otel',
+    label: 'nestjs-iroh, no @opentelemetry/api',
+    of: 'iroh',
+    workloads: ['echo64@256'],
+    preload: 'no-otel.js',
+  },
+];
+
 /** Deterministic PRNG (mulberry32) so every run sends the same bytes. */
 function prng(seed) {
   let a = seed >>> 0;
@@ -221,6 +235,7 @@ module.exports = {
   LOOPBACK_HOST,
   WORKLOADS,
   TRANSPORTS,
+  VARIANTS,
   makePayloads,
   jsonDocument,
   randomAscii,

@@ -140,7 +140,7 @@ process.on('message', async msg => {
   try {
     switch (msg.cmd) {
       case 'init': {
-        const file = transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport === 'iroh-base' ? 'iroh' : transport;
+        const file = transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport === 'iroh-base' || transport === 'iroh-no-otel' ? 'iroh' : transport;
         const mod = require(`./${file}`);
         adapter = await mod.create(msg.address, payloads, transport.replace(/^raw-/, ''));
         // One request of each kind before anything is measured.
