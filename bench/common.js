@@ -32,7 +32,20 @@ const TRANSPORTS = [
     label: 'nestjs-iroh, two servers behind one client',
     servers: 2,
     workloads: ['echo64@16', 'echo64@256', 'echo16k@16'],
-    memory: false,
+  },
+];
+
+/**
+ * Cells measured beside a transport with one thing changed, run right after it on the
+ * workloads listed (not in the chart). `preload` is required into both processes first.
+ */
+const VARIANTS = [
+  {
+    key: 'iroh-no-otel',
+    label: 'nestjs-iroh, no @opentelemetry/api',
+    of: 'iroh',
+    workloads: ['echo64@256'],
+    preload: 'no-otel.js',
   },
 ];
 
@@ -230,6 +243,7 @@ module.exports = {
   LOOPBACK_HOST,
   WORKLOADS,
   TRANSPORTS,
+  VARIANTS,
   makePayloads,
   jsonDocument,
   randomAscii,
