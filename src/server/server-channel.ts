@@ -16,6 +16,7 @@ import {
   frameTypeName,
 } from '../protocol';
 import { FrameStream } from '../transport';
+import type { StreamActivity } from './stall-sweep';
 import type { PeerConnection } from './connection-registry';
 import { EndedRequests } from './ended-requests';
 import { ChannelIntake } from './channel-intake';
@@ -32,8 +33,6 @@ const MAX_PENDING_PONG_BYTES = 64 * 1024;
 /** Malformed or oversized messages one connection may send, over all its streams, before it counts as a protocol error. */
 export const MAX_BAD_MESSAGES = 32;
 
-/** How long replies must have sat unread before an incomplete frame is blamed on the reader, not the sender. */
-const UNREAD_REPLIES_MS = 1000;
 
 /**
  * One client stream on the server: routes incoming frames in order, owns the requests in
@@ -234,25 +233,9 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- health
 
-  /**
-   * True when a frame began to arrive more than `timeoutMs` ago and is still incomplete. Not
-   * while replies sit unread: the server then reads nothing from the client (backpressure),
-   * and `writeStallTimeout` judges it as a reader.
-   */
-  isStalled(now: number, timeoutMs: number): boolean {
-    const since = this.stream.partialFrameSince;
-    return since !== null && now - since > timeoutMs && !this.isWriteStalled(now, UNREAD_REPLIES_MS);
-  }
-
-  /** True when replies are waiting and the client has taken none of them for `timeoutMs`. */
-  isWriteStalled(now: number, timeoutMs: number): boolean {
-    const writer = this.stream.writer;
-    return writer.pendingBytes > 0 && now - writer.lastProgressAt > timeoutMs;
-  }
-
-  /** True when nothing at all arrived for `timeoutMs` (a client that vanished without closing). */
-  isIdle(now: number, timeoutMs: number): boolean {
-    return now - this.stream.lastReceivedAt > timeoutMs;
+  /** What the stall sweep judges the stream by: when bytes last arrived and left, and a frame's start. */
+  get activity(): StreamActivity {
+    return this.stream;
   }
 
   /**
