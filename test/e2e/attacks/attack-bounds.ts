@@ -5,18 +5,13 @@
  * server's memory, the good client's calls, and what the attacker was told.
  *
  * They run on their own, one at a time, so that attacks share the machine's cores with
- * nothing else: `npm run test:attacks` (CI runs it after the suite). Those that use
- * {@link describeAttack} are skipped unless RUN_ATTACKS is set (each says why):
- *   RUN_ATTACKS=1 npm run test:attacks
+ * nothing else: `npm run test:attacks` (CI runs it after the suite).
  * ATTACK_RESULTS=<folder> writes each attack's measured figures there as JSON.
  */
 
 import { AttackOutcome, mib } from '../../support/attack-rig';
 
 const MiB = 1024 * 1024;
-
-/** `describe` when RUN_ATTACKS is set, else `describe.skip`: for an attack the server does not yet meet every bound of. */
-export const describeAttack = process.env.RUN_ATTACKS ? describe : describe.skip;
 
 /**
  * The server's global budget for partly received messages, inflated payloads and frames
