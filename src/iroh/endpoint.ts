@@ -2,6 +2,9 @@ import iroh = require('./binding');
 import { IrohError, bindingErrorMessage } from './errors';
 import { SecretKeySource, resolveSecretKey } from './keys';
 import { toBindingBytes, utf8Bytes } from './bytes';
+import { bindDirect } from './direct-io';
+import type { EndpointConfig, IoEndpoint } from './io';
+import { bindWorker } from './worker-io';
 
 /**
  * Relays and discovery: `'default'` uses n0's relays and address lookup, `'staging'` n0's
@@ -30,6 +33,13 @@ export interface IrohEndpointOptions extends SecretKeySource {
    * true when `bindAddr` names a fixed port, false otherwise.
    */
   releasePortOnClose?: boolean;
+  /**
+   * Runs the endpoint in a worker thread of its own (the I/O thread): the binding's calls and
+   * its conversion of every byte happen there, and this thread exchanges transferred buffers
+   * with it. Costs a thread, and a hop between threads each way; spares this thread most of
+   * the work of sending and receiving (docs/performance.md says when that pays). Default false.
+   */
+  ioThread?: boolean;
 }
 
 export function validateRelayMode(mode: unknown): RelayModeOption {
@@ -81,6 +91,24 @@ export async function bindEndpoint(options: IrohEndpointOptions, acceptAlpn?: nu
   } catch (err) {
     throw IrohError.from(`cannot bind iroh endpoint${options.bindAddr ? ` on ${options.bindAddr}` : ''}`, err);
   }
+}
+
+/**
+ * Binds an endpoint, on this thread or in an I/O thread of its own (`ioThread`). `acceptAlpn`
+ * makes it accept incoming connections for that ALPN (servers); clients bind without one and
+ * only dial out.
+ */
+export async function openEndpoint(options: IrohEndpointOptions, acceptAlpn?: Uint8Array | readonly number[]): Promise<IoEndpoint> {
+  if (options.ioThread !== undefined && typeof options.ioThread !== 'boolean') {
+    throw new IrohError('ioThread must be true or false');
+  }
+  const config: EndpointConfig = {
+    relayMode: validateRelayMode(options.relayMode),
+    secretKey: resolveSecretKey(options),
+    bindAddr: options.bindAddr,
+    acceptAlpn: acceptAlpn ? Uint8Array.from(acceptAlpn) : undefined,
+  };
+  return options.ioThread ? bindWorker(config) : bindDirect(config);
 }
 
 /** Closes a connection with an application error code and a short reason. */

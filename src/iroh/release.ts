@@ -60,6 +60,17 @@ function isFree(address: string): Promise<boolean> {
   });
 }
 
+/** Resolves true once every one of `sockets` can be bound, false after `deadlineMs`. */
+export async function socketsFreeWithin(sockets: readonly string[], deadlineMs = 2000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const free = await Promise.all(sockets.map(isFree));
+    if (free.every(Boolean)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise(resolve => setTimeout(resolve, 5).unref());
+  }
+}
+
 /**
  * Once nothing references a closed endpoint or its connections, collects until `sockets`
  * (the endpoint's bound addresses) can be bound again, or until `deadlineMs` has passed.

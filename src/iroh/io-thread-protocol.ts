@@ -1,0 +1,105 @@
+import type { ConnectionStats, EndpointConfig, PathSnapshot } from './io';
+import { IrohError } from './errors';
+
+/**
+ * The messages between the calling thread and an I/O thread (worker-io.ts, io-worker.ts).
+ *
+ * Each side sends its messages in batches, one `postMessage` per turn of its event loop: an
+ * array of tuples. The calling thread sends operations, `[op, callId, handle, a, b]`; callId
+ * 0 asks for no answer. The I/O thread answers `[callId, status, value]`; status EVENT
+ * carries a connection's end, unasked (`[handle, EVENT, reason]`). Objects in the I/O thread
+ * (incoming attempts, connections, streams) are named by handles it hands out; the endpoint
+ * is handle 0. Bytes travel as ArrayBuffers, transferred, never copied by the message channel.
+ */
+export const enum Op {
+  ACCEPT_NEXT = 1,
+  CONNECT,
+  CLOSE_ENDPOINT,
+  TICKET,
+  REMOTE_ADDR,
+  ACCEPT,
+  REFUSE,
+  OPEN_BI,
+  ACCEPT_BI,
+  CLOSE_CONNECTION,
+  SET_MAX_BI,
+  SNAPSHOT,
+  WRITE,
+  FINISH,
+  STOPPED,
+  RESET,
+  READ,
+  STOP,
+}
+
+export const enum Status {
+  OK = 0,
+  ERROR = 1,
+  /** A connection closed: `[handle, EVENT, reason]`. */
+  EVENT = 2,
+}
+
+export type Operation = [op: Op, callId: number, handle: number, a?: unknown, b?: unknown];
+export type Answer = [callId: number, status: Status, value: unknown];
+
+/** The endpoint's handle. */
+export const ENDPOINT_HANDLE = 0;
+
+/** What the I/O thread tells about a connection when it hands it over. */
+export interface ConnectionInfo {
+  handle: number;
+  remoteId: string;
+  snapshot: ConnectionSnapshot;
+}
+
+export interface ConnectionSnapshot {
+  stats: ConnectionStats;
+  paths: PathSnapshot[];
+  rtt: number | null;
+}
+
+/** What the I/O thread tells once its endpoint is bound. */
+export interface BoundInfo {
+  id: string;
+  sockets: string[];
+}
+
+/** The message that starts the I/O thread, from `workerData`. */
+export interface IoThreadStart {
+  config: EndpointConfig;
+  /** Shared memory for the answers to synchronous calls (see {@link SyncSlot}). */
+  sync: SharedArrayBuffer;
+}
+
+/**
+ * Synchronous calls (the ticket, read where the caller cannot wait) are answered through
+ * shared memory: the calling thread waits on word 0 (`Atomics.wait`) until the I/O thread
+ * stores the answer's status there, word 1 holds the answer's length, and the answer (JSON,
+ * UTF-8) follows.
+ */
+export const SYNC_HEADER_BYTES = 8;
+export const SYNC_BYTES = 64 * 1024;
+export const enum SyncState {
+  WAITING = 0,
+  OK = 1,
+  ERROR = 2,
+}
+
+/** An error as it crosses the thread boundary: its name (IrohError or another) and message. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+}
+
+export function errorRecord(err: unknown): ErrorRecord {
+  if (err instanceof Error) return { name: err.name, message: err.message };
+  return { name: 'Error', message: String(err) };
+}
+
+/** The error an {@link ErrorRecord} describes, on this side of the boundary. */
+export function errorFromRecord(record: ErrorRecord): Error {
+  if (record.name === 'IrohError') return new IrohError(record.message);
+  const error = new Error(record.message);
+  if (record.name !== 'Error') error.name = record.name;
+  return error;
+}

@@ -1,0 +1,235 @@
+import type {
+  ConnectionStats,
+  EndpointConfig,
+  IncomingAddr,
+  IoBiStream,
+  IoConnection,
+  IoEndpoint,
+  IoIncoming,
+  IoRecvStream,
+  IoSendStream,
+  PathSnapshot,
+  PeerAddress,
+} from './io';
+import { IoThreadLink } from './io-thread-link';
+import { BoundInfo, ConnectionInfo, ConnectionSnapshot, ENDPOINT_HANDLE, Op } from './io-thread-protocol';
+import { socketsFreeWithin } from './release';
+
+/**
+ * The binding in an I/O thread of its own (the `ioThread` option), behind the
+ * {@link IoEndpoint} interfaces: each object here stands for one in the thread (io-worker.ts)
+ * and forwards what is asked of it. Bytes cross as transferred ArrayBuffers; the conversion
+ * to and from the binding's byte arrays happens in the thread.
+ */
+
+/** Starts an I/O thread and binds an endpoint in it. */
+export async function bindWorker(config: EndpointConfig): Promise<WorkerEndpoint> {
+  const { link, bound } = await IoThreadLink.start(config);
+  return new WorkerEndpoint(link, bound);
+}
+
+export class WorkerEndpoint implements IoEndpoint {
+  readonly thread = 'worker' as const;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly link: IoThreadLink,
+    private readonly bound: BoundInfo,
+  ) {}
+
+  id(): string {
+    return this.bound.id;
+  }
+
+  ticket(): string {
+    return this.link.callSync<string>(Op.TICKET, ENDPOINT_HANDLE);
+  }
+
+  boundSockets(): string[] {
+    return [...this.bound.sockets];
+  }
+
+  async acceptNext(): Promise<IoIncoming | null> {
+    const handle = await this.link.call<number | null>(Op.ACCEPT_NEXT, ENDPOINT_HANDLE);
+    return handle === null ? null : new WorkerIncoming(this.link, handle);
+  }
+
+  async connect(peer: PeerAddress, alpn: Uint8Array): Promise<IoConnection> {
+    const target: PeerAddress = { id: peer.id, relayUrl: peer.relayUrl, directAddresses: [...peer.directAddresses] };
+    const bytes = transferableCopy([alpn], alpn.length);
+    return new WorkerConnection(this.link, await this.link.call<ConnectionInfo>(Op.CONNECT, ENDPOINT_HANDLE, target, bytes, bytes));
+  }
+
+  /** Closes the endpoint, then ends the thread (which frees its sockets). */
+  close(): Promise<void> {
+    this.closing ??= this.link.call<void>(Op.CLOSE_ENDPOINT, ENDPOINT_HANDLE).then(
+      () => this.link.terminate(),
+      async err => {
+        await this.link.terminate();
+        throw err;
+      },
+    );
+    return this.closing;
+  }
+
+  async releasePort(sockets: readonly string[], deadlineMs?: number): Promise<boolean> {
+    await this.close().catch(() => undefined);
+    return socketsFreeWithin(sockets, deadlineMs);
+  }
+
+  /** The endpoint lives in the I/O thread: users get this object (id, ticket, bound sockets). */
+  unwrap(): this {
+    return this;
+  }
+}
+
+class WorkerIncoming implements IoIncoming {
+  constructor(
+    private readonly link: IoThreadLink,
+    private readonly handle: number,
+  ) {}
+
+  remoteAddr(): Promise<IncomingAddr> {
+    return this.link.call<IncomingAddr>(Op.REMOTE_ADDR, this.handle);
+  }
+
+  async accept(): Promise<IoConnection> {
+    return new WorkerConnection(this.link, await this.link.call<ConnectionInfo>(Op.ACCEPT, this.handle));
+  }
+
+  refuse(): Promise<void> {
+    return this.link.call<void>(Op.REFUSE, this.handle);
+  }
+}
+
+class WorkerConnection implements IoConnection {
+  private readonly handle: number;
+  private readonly id: string;
+  private snapshot: ConnectionSnapshot;
+  private refreshing = false;
+  private isClosed = false;
+  private readonly closedReason: Promise<string>;
+
+  constructor(
+    private readonly link: IoThreadLink,
+    info: ConnectionInfo,
+  ) {
+    this.handle = info.handle;
+    this.id = info.remoteId;
+    this.snapshot = info.snapshot;
+    this.closedReason = new Promise(resolve =>
+      link.onConnectionClosed(this.handle, reason => {
+        this.isClosed = true;
+        resolve(reason);
+      }),
+    );
+  }
+
+  remoteId(): string {
+    return this.id;
+  }
+
+  async openBi(): Promise<IoBiStream> {
+    return workerBiStream(this.link, await this.link.call<number>(Op.OPEN_BI, this.handle));
+  }
+
+  async acceptBi(): Promise<IoBiStream> {
+    return workerBiStream(this.link, await this.link.call<number>(Op.ACCEPT_BI, this.handle));
+  }
+
+  closed(): Promise<string> {
+    return this.closedReason;
+  }
+
+  close(code: number, reason: string): void {
+    this.link.send(Op.CLOSE_CONNECTION, this.handle, code, reason);
+  }
+
+  setMaxConcurrentBiStreams(count: number): void {
+    this.link.send(Op.SET_MAX_BI, this.handle, count);
+  }
+
+  stats(): ConnectionStats {
+    this.refresh();
+    return this.snapshot.stats;
+  }
+
+  paths(): PathSnapshot[] {
+    this.refresh();
+    return this.snapshot.paths;
+  }
+
+  rtt(): number | null {
+    this.refresh();
+    return this.snapshot.rtt;
+  }
+
+  /** Asks the thread for fresh counters (one request at a time); until they come, the last ones serve. */
+  private refresh(): void {
+    if (this.refreshing || this.isClosed) return;
+    this.refreshing = true;
+    this.link.call<ConnectionSnapshot>(Op.SNAPSHOT, this.handle).then(
+      snapshot => {
+        this.snapshot = snapshot;
+        this.refreshing = false;
+      },
+      () => {
+        this.refreshing = false;
+      },
+    );
+  }
+}
+
+function workerBiStream(link: IoThreadLink, handle: number): IoBiStream {
+  return { send: new WorkerSendStream(link, handle), recv: new WorkerRecvStream(link, handle) };
+}
+
+class WorkerSendStream implements IoSendStream {
+  constructor(
+    private readonly link: IoThreadLink,
+    private readonly handle: number,
+  ) {}
+
+  write(parts: readonly Uint8Array[], totalLength: number): Promise<void> {
+    const bytes = transferableCopy(parts, totalLength);
+    return this.link.call<void>(Op.WRITE, this.handle, bytes, undefined, bytes);
+  }
+
+  finish(): Promise<void> {
+    return this.link.call<void>(Op.FINISH, this.handle);
+  }
+
+  stopped(): Promise<number | null> {
+    return this.link.call<number | null>(Op.STOPPED, this.handle);
+  }
+
+  reset(code: number): Promise<void> {
+    return this.link.call<void>(Op.RESET, this.handle, code);
+  }
+}
+
+class WorkerRecvStream implements IoRecvStream {
+  constructor(
+    private readonly link: IoThreadLink,
+    private readonly handle: number,
+  ) {}
+
+  async read(maxBytes: number): Promise<Buffer> {
+    return Buffer.from(await this.link.call<ArrayBuffer>(Op.READ, this.handle, maxBytes));
+  }
+
+  stop(code: number): Promise<void> {
+    return this.link.call<void>(Op.STOP, this.handle, code);
+  }
+}
+
+/** `parts` copied into one ArrayBuffer of its own, to be transferred. */
+function transferableCopy(parts: readonly Uint8Array[], totalLength: number): ArrayBuffer {
+  const out = new Uint8Array(totalLength);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out.buffer;
+}
