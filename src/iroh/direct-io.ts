@@ -134,11 +134,11 @@ export class DirectConnection implements IoConnection {
     return (this.id ??= this.native.remoteId().toString());
   }
 
-  async openBi(): Promise<IoBiStream> {
+  async openBi(): Promise<DirectBiStream> {
     return directBiStream(await this.native.openBi());
   }
 
-  async acceptBi(): Promise<IoBiStream> {
+  async acceptBi(): Promise<DirectBiStream> {
     return directBiStream(await this.native.acceptBi());
   }
 
@@ -172,15 +172,25 @@ export class DirectConnection implements IoConnection {
   }
 }
 
-function directBiStream(bi: iroh.BiStream): IoBiStream {
+export interface DirectBiStream extends IoBiStream {
+  readonly send: DirectSendStream;
+  readonly recv: DirectRecvStream;
+}
+
+function directBiStream(bi: iroh.BiStream): DirectBiStream {
   return { send: new DirectSendStream(bi.send), recv: new DirectRecvStream(bi.recv) };
 }
 
-class DirectSendStream implements IoSendStream {
+export class DirectSendStream implements IoSendStream {
   constructor(private readonly native: iroh.SendStream) {}
 
   write(parts: readonly Uint8Array[], totalLength: number): Promise<void> {
     return this.native.writeAll(toBindingBytes(parts, totalLength));
+  }
+
+  /** Writes bytes already converted for the binding (the I/O thread converts a write while the one before is under way). */
+  writeConverted(bytes: number[]): Promise<void> {
+    return this.native.writeAll(bytes);
   }
 
   finish(): Promise<void> {
@@ -196,7 +206,7 @@ class DirectSendStream implements IoSendStream {
   }
 }
 
-class DirectRecvStream implements IoRecvStream {
+export class DirectRecvStream implements IoRecvStream {
   constructor(private readonly native: iroh.RecvStream) {}
 
   async read(maxBytes: number): Promise<Buffer> {

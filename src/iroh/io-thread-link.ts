@@ -31,6 +31,9 @@ export function runningIoThreads(): number {
   return running;
 }
 
+/** How long a closed endpoint's thread may take to end on its own before it is ended by force. */
+const END_DEADLINE_MS = 5000;
+
 /** How long a synchronous call waits for the I/O thread before it fails. */
 const SYNC_TIMEOUT_MS = 5000;
 
@@ -57,6 +60,8 @@ export class IoThreadLink {
   /** Calls waiting and connections open: while there are any, the thread keeps the process alive. */
   private holds = 0;
   private held = true;
+  /** The endpoint closed: the thread ends once the binding is done, and holds the process until it has. */
+  private ending = false;
   private readonly syncWords: Int32Array;
   private readonly syncBytes: Uint8Array;
   private readonly exited: Promise<void>;
@@ -76,7 +81,7 @@ export class IoThreadLink {
     this.exited = new Promise(resolve =>
       this.worker.once('exit', code => {
         running--;
-        this.fail(new IrohError(`the iroh I/O thread ended (exit code ${code})`));
+        this.fail(new IrohError(this.ending ? 'the iroh endpoint is closed' : `the iroh I/O thread ended (exit code ${code})`));
         resolve();
       }),
     );
@@ -90,7 +95,7 @@ export class IoThreadLink {
     try {
       return { link, bound: await answer };
     } catch (err) {
-      await link.terminate();
+      await link.whenEnded();
       throw err;
     }
   }
@@ -143,11 +148,20 @@ export class IoThreadLink {
     this.hold(1);
   }
 
-  /** Ends the thread: whatever waits on it fails, and the binding's objects in it are dropped. */
-  async terminate(): Promise<void> {
-    this.fail(new IrohError('the iroh endpoint is closed'));
-    await this.worker.terminate();
+  /**
+   * Once the endpoint is closed (or failed to bind), waits for the thread to end, which drops
+   * the binding's objects and frees the endpoint's sockets. The thread ends on its own once
+   * every binding call under way in it has settled: ended while one is pending, it would take
+   * the process down (the binding answers into a thread that is gone), so it is ended by force
+   * only after `deadlineMs`. Until then it keeps the process alive, so that `close()` returns.
+   */
+  async whenEnded(deadlineMs = END_DEADLINE_MS): Promise<void> {
+    this.ending = true;
+    this.worker.ref();
+    this.held = true;
+    const timer = setTimeout(() => void this.worker.terminate(), deadlineMs);
     await this.exited;
+    clearTimeout(timer);
   }
 
   private queue(operation: Operation, transfer?: ArrayBuffer): void {
@@ -208,7 +222,7 @@ export class IoThreadLink {
 
   private hold(delta: number): void {
     this.holds += delta;
-    const wanted = this.holds > 0;
+    const wanted = this.holds > 0 || this.ending;
     if (wanted === this.held) return;
     this.held = wanted;
     if (wanted) this.worker.ref();

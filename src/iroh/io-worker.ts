@@ -1,6 +1,7 @@
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { DirectEndpoint, bindDirect } from './direct-io';
-import type { IoBiStream, IoConnection, IoIncoming, PeerAddress } from './io';
+import { toBindingBytes } from './bytes';
+import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect } from './direct-io';
+import type { PeerAddress } from './io';
 import {
   Answer,
   ConnectionInfo,
@@ -24,19 +25,31 @@ import {
 
 /** A stream and how far each half is done: it is forgotten once both are (or its connection closed). */
 interface StreamEntry {
-  bi: IoBiStream;
+  bi: DirectBiStream;
   connection: number;
+  /**
+   * The next read, started as soon as the calling thread was handed the one before: while it
+   * works on those bytes, the next ones are read and converted here.
+   */
+  ahead: Promise<Buffer> | null;
   /** Operations on the sending half run one after the other (a `stopped()` racing a write deadlocks the binding). */
   sendTail: Promise<unknown>;
+  /** The error of a write or finish that failed: later ones fail with it. */
+  sendFailure: Error | null;
   recvDone: boolean;
   sendDone: boolean;
+}
+
+const enum SendStep {
+  DATA,
+  QUERY,
 }
 
 class IoThread {
   private endpoint: DirectEndpoint | null = null;
   private nextHandle = 1;
-  private readonly incoming = new Map<number, IoIncoming>();
-  private readonly connections = new Map<number, { connection: IoConnection; streams: Set<number> }>();
+  private readonly incoming = new Map<number, DirectIncoming>();
+  private readonly connections = new Map<number, { connection: DirectConnection; streams: Set<number> }>();
   private readonly streams = new Map<number, StreamEntry>();
   private outbox: Answer[] = [];
   private transfers: ArrayBuffer[] = [];
@@ -60,7 +73,20 @@ class IoThread {
       this.answer(0, Status.OK, { id: endpoint.id(), sockets: endpoint.boundSockets() });
     } catch (err) {
       this.answer(0, Status.ERROR, errorRecord(err));
+      this.end();
     }
+  }
+
+  /**
+   * Lets the thread end once the binding has nothing under way: its pending calls keep it
+   * alive until they settle (ended earlier, the binding would answer into a thread that is
+   * gone and take the process down).
+   */
+  private end(): void {
+    this.connections.clear();
+    this.streams.clear();
+    this.incoming.clear();
+    this.port.unref();
   }
 
   onBatch(batch: Operation[]): void {
@@ -102,8 +128,11 @@ class IoThread {
         return this.requireEndpoint(handle)
           .connect(a as PeerAddress, new Uint8Array(b as ArrayBuffer))
           .then(connection => this.connectionInfo(connection));
-      case Op.CLOSE_ENDPOINT:
-        return this.requireEndpoint(handle).close();
+      case Op.CLOSE_ENDPOINT: {
+        const closing = this.requireEndpoint(handle).close();
+        closing.finally(() => this.end()).catch(() => undefined);
+        return closing;
+      }
       case Op.TICKET:
         return this.requireEndpoint(handle).ticket();
       case Op.REMOTE_ADDR:
@@ -132,12 +161,14 @@ class IoThread {
         return snapshotOf(this.requireConnection(handle));
       case Op.WRITE: {
         const bytes = new Uint8Array(a as ArrayBuffer);
-        return this.onSend(handle, entry => entry.bi.send.write([bytes], bytes.length), true);
+        // Converted now, while the writes before it may still be under way; written in order.
+        const converted = toBindingBytes([bytes], bytes.length);
+        return this.onSend(handle, SendStep.DATA, entry => entry.bi.send.writeConverted(converted));
       }
       case Op.FINISH:
-        return this.onSend(handle, entry => entry.bi.send.finish(), true);
+        return this.onSend(handle, SendStep.DATA, entry => entry.bi.send.finish());
       case Op.STOPPED:
-        return this.onSend(handle, entry => entry.bi.send.stopped(), false, true);
+        return this.onSend(handle, SendStep.QUERY, entry => entry.bi.send.stopped());
       case Op.RESET: {
         const entry = this.requireStream(handle);
         this.sendDone(handle, entry);
@@ -158,37 +189,56 @@ class IoThread {
 
   // ---------------------------------------------------------------- streams
 
-  private keepStream(connection: number, bi: IoBiStream): number {
+  private keepStream(connection: number, bi: DirectBiStream): number {
     const handle = this.nextHandle++;
-    this.streams.set(handle, { bi, connection, sendTail: Promise.resolve(), recvDone: false, sendDone: false });
+    this.streams.set(handle, {
+      bi,
+      connection,
+      ahead: null,
+      sendTail: Promise.resolve(),
+      sendFailure: null,
+      recvDone: false,
+      sendDone: false,
+    });
     this.connections.get(connection)?.streams.add(handle);
     return handle;
   }
 
   /**
-   * Runs `step` on the sending half once the steps before it are done. `failureEnds`: a
-   * failure leaves nothing more to send; `ends`: the half is done however it settles.
+   * Runs `step` on the sending half once the steps before it are done. A `DATA` step (write,
+   * finish) is refused with the error of an earlier one that failed, and its failure leaves
+   * nothing more to send; the half is done once a `QUERY` (stopped) settled.
    */
-  private onSend(handle: number, step: (entry: StreamEntry) => Promise<unknown>, failureEnds: boolean, ends = false): Promise<unknown> {
+  private onSend(handle: number, kind: SendStep, step: (entry: StreamEntry) => Promise<unknown>): Promise<unknown> {
     const entry = this.requireStream(handle);
-    const result = entry.sendTail.then(() => step(entry));
+    const result = entry.sendTail.then(() => {
+      if (kind === SendStep.DATA && entry.sendFailure) throw entry.sendFailure;
+      return step(entry);
+    });
     entry.sendTail = result.catch(() => undefined);
-    if (failureEnds || ends) {
-      result.then(
-        () => ends && this.sendDone(handle, entry),
-        () => this.sendDone(handle, entry),
-      );
-    }
+    result.then(
+      () => kind === SendStep.QUERY && this.sendDone(handle, entry),
+      (err: Error) => {
+        if (kind === SendStep.DATA) entry.sendFailure ??= err;
+        this.sendDone(handle, entry);
+      },
+    );
     return result;
   }
 
   private async read(handle: number, maxBytes: number): Promise<ArrayBuffer> {
     const entry = this.requireStream(handle);
+    const reading = entry.ahead ?? entry.bi.recv.read(maxBytes);
+    entry.ahead = null;
     try {
-      const bytes = await entry.bi.recv.read(maxBytes);
+      const bytes = await reading;
       if (bytes.length === 0) {
         entry.recvDone = true;
         this.forgetIfDone(handle, entry);
+      } else if (!entry.recvDone) {
+        entry.ahead = entry.bi.recv.read(maxBytes);
+        // Its failure is the next read's.
+        entry.ahead.catch(() => undefined);
       }
       return this.transferable(bytes);
     } catch (err) {
@@ -222,7 +272,7 @@ class IoThread {
 
   // ---------------------------------------------------------------- connections
 
-  private connectionInfo(connection: IoConnection): ConnectionInfo {
+  private connectionInfo(connection: DirectConnection): ConnectionInfo {
     const handle = this.nextHandle++;
     const streams = new Set<number>();
     this.connections.set(handle, { connection, streams });
@@ -255,7 +305,7 @@ class IoThread {
     return this.endpoint;
   }
 
-  private requireConnection(handle: number): IoConnection {
+  private requireConnection(handle: number): DirectConnection {
     const entry = this.connections.get(handle);
     if (!entry) throw new Error('connection closed');
     return entry.connection;
@@ -301,7 +351,7 @@ class IoThread {
   }
 }
 
-function snapshotOf(connection: IoConnection): ConnectionSnapshot {
+function snapshotOf(connection: DirectConnection): ConnectionSnapshot {
   return { stats: connection.stats(), paths: connection.paths(), rtt: connection.rtt() };
 }
 

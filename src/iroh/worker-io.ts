@@ -60,16 +60,22 @@ export class WorkerEndpoint implements IoEndpoint {
     return new WorkerConnection(this.link, await this.link.call<ConnectionInfo>(Op.CONNECT, ENDPOINT_HANDLE, target, bytes, bytes));
   }
 
-  /** Closes the endpoint, then ends the thread (which frees its sockets). */
+  /** Closes the endpoint; resolves once its thread has ended (which frees its sockets). */
   close(): Promise<void> {
-    this.closing ??= this.link.call<void>(Op.CLOSE_ENDPOINT, ENDPOINT_HANDLE).then(
-      () => this.link.terminate(),
-      async err => {
-        await this.link.terminate();
-        throw err;
-      },
-    );
+    this.closing ??= this.closeAndEnd();
     return this.closing;
+  }
+
+  private async closeAndEnd(): Promise<void> {
+    // The thread ends on its own once the endpoint is closed: from now on that is no failure.
+    const ended = this.link.whenEnded();
+    const failure = await this.link.call<void>(Op.CLOSE_ENDPOINT, ENDPOINT_HANDLE).then(
+      () => null,
+      (err: Error) => err,
+    );
+    await ended;
+    // The thread may end before its answer arrives: that is a close too.
+    if (failure && this.link.ended?.message !== failure.message) throw failure;
   }
 
   async releasePort(sockets: readonly string[], deadlineMs?: number): Promise<boolean> {
@@ -184,18 +190,49 @@ function workerBiStream(link: IoThreadLink, handle: number): IoBiStream {
   return { send: new WorkerSendStream(link, handle), recv: new WorkerRecvStream(link, handle) };
 }
 
+/**
+ * Bytes a stream may have handed to its I/O thread and not yet seen written: a write resolves
+ * at once while they are fewer, so that the thread converts the next write while the one
+ * before is under way. Beyond it, a write resolves as the writes before it complete, so a
+ * peer that does not read still holds the writer back.
+ */
+const WRITE_WINDOW_BYTES = 256 * 1024;
+
 class WorkerSendStream implements IoSendStream {
+  private unwritten = 0;
+  private failure: Error | null = null;
+  private waiting: { resolve: () => void; reject: (err: Error) => void } | null = null;
+
   constructor(
     private readonly link: IoThreadLink,
     private readonly handle: number,
   ) {}
 
   write(parts: readonly Uint8Array[], totalLength: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     const bytes = transferableCopy(parts, totalLength);
-    return this.link.call<void>(Op.WRITE, this.handle, bytes, undefined, bytes);
+    this.unwritten += totalLength;
+    this.link.call<void>(Op.WRITE, this.handle, bytes, undefined, bytes).then(
+      () => this.written(totalLength, null),
+      (err: Error) => this.written(totalLength, err),
+    );
+    if (this.unwritten <= WRITE_WINDOW_BYTES) return Promise.resolve();
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  private written(bytes: number, failure: Error | null): void {
+    this.unwritten -= bytes;
+    this.failure ??= failure;
+    const waiting = this.waiting;
+    if (!waiting) return;
+    if (this.failure) waiting.reject(this.failure);
+    else if (this.unwritten <= WRITE_WINDOW_BYTES) waiting.resolve();
+    else return;
+    this.waiting = null;
   }
 
   finish(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     return this.link.call<void>(Op.FINISH, this.handle);
   }
 
