@@ -1,10 +1,8 @@
 import { join } from 'path';
 import { Worker } from 'worker_threads';
 import { IrohError } from './errors';
-import type { EndpointConfig } from './io';
 import {
   Answer,
-  BoundInfo,
   ErrorRecord,
   IoThreadStart,
   Op,
@@ -26,13 +24,17 @@ export const ioThreadLaunch: { execArgv: string[] | undefined } = { execArgv: un
 /** I/O threads started and not yet ended, in this process. */
 let running = 0;
 
-/** How many I/O threads are running in this process (diagnostics: none should outlive its endpoint). */
+/** How many I/O threads are running in this process (diagnostics: none outlives its endpoints by much). */
 export function runningIoThreads(): number {
   return running;
 }
 
-/** How long a closed endpoint's thread may take to end on its own before it is ended by force. */
-const END_DEADLINE_MS = 5000;
+/**
+ * How long the I/O thread stays after its last endpoint closed, so that an endpoint bound
+ * soon after (a client replacing another, a server restarting) finds it running. It holds
+ * nothing meanwhile: the process may exit.
+ */
+const LINGER_MS = 1000;
 
 /** How long a synchronous call waits for the I/O thread before it fails. */
 const SYNC_TIMEOUT_MS = 5000;
@@ -42,8 +44,22 @@ interface PendingCall {
   reject: (error: Error) => void;
 }
 
+/** This thread's I/O thread, while it has endpoints or lingers. */
+let current: IoThreadLink | null = null;
+
 /**
- * The calling thread's end of an I/O thread: calls answered by promises, operations sent in
+ * The I/O thread for one more endpoint: the one running, or a new one. Every endpoint of a
+ * thread (servers and clients alike) shares it; the caller reports the endpoint's end with
+ * {@link IoThreadLink.endpointClosed}.
+ */
+export function ioThreadForEndpoint(): IoThreadLink {
+  if (!current || current.ended) current = new IoThreadLink();
+  current.endpointOpened();
+  return current;
+}
+
+/**
+ * The calling thread's end of its I/O thread: calls answered by promises, operations sent in
  * one message per turn of the event loop, synchronous calls through shared memory, and the
  * thread's end. Like the binding's own pending calls, calls waiting here (and connections
  * open) keep the process alive; an idle thread does not.
@@ -60,47 +76,56 @@ export class IoThreadLink {
   /** Calls waiting and connections open: while there are any, the thread keeps the process alive. */
   private holds = 0;
   private held = true;
-  /** The endpoint closed: the thread ends once the binding is done, and holds the process until it has. */
-  private ending = false;
+  private endpoints = 0;
+  private linger: NodeJS.Timeout | null = null;
   private readonly syncWords: Int32Array;
   private readonly syncBytes: Uint8Array;
-  private readonly exited: Promise<void>;
 
-  private constructor(config: EndpointConfig, bound: PendingCall) {
+  constructor() {
     const sync = new SharedArrayBuffer(SYNC_HEADER_BYTES + SYNC_BYTES);
     this.syncWords = new Int32Array(sync, 0, 2);
     this.syncBytes = new Uint8Array(sync, SYNC_HEADER_BYTES, SYNC_BYTES);
-    const start: IoThreadStart = { config, sync };
+    const start: IoThreadStart = { sync };
     const entry = join(__dirname, __filename.endsWith('.ts') ? 'io-worker.ts' : 'io-worker.js');
     this.worker = new Worker(entry, { workerData: start, execArgv: ioThreadLaunch.execArgv });
     running++;
-    this.pending.set(0, bound);
-    this.hold(1);
+    this.hold(0);
     this.worker.on('message', (batch: Answer[]) => this.onAnswers(batch));
     this.worker.on('error', err => this.fail(new IrohError(`the iroh I/O thread failed: ${err.message}`, err)));
-    this.exited = new Promise(resolve =>
-      this.worker.once('exit', code => {
-        running--;
-        this.fail(new IrohError(this.ending ? 'the iroh endpoint is closed' : `the iroh I/O thread ended (exit code ${code})`));
-        resolve();
-      }),
-    );
+    this.worker.once('exit', code => {
+      running--;
+      this.fail(new IrohError(`the iroh I/O thread ended (exit code ${code})`));
+    });
   }
 
-  /** Starts a thread and binds its endpoint; rejects (the thread ended) when binding fails. */
-  static async start(config: EndpointConfig): Promise<{ link: IoThreadLink; bound: BoundInfo }> {
-    let bound!: PendingCall;
-    const answer = new Promise<BoundInfo>((resolve, reject) => (bound = { resolve, reject }));
-    const link = new IoThreadLink(config, bound);
-    try {
-      return { link, bound: await answer };
-    } catch (err) {
-      await link.whenEnded();
-      throw err;
-    }
+  endpointOpened(): void {
+    this.endpoints++;
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = null;
   }
 
-  /** Why the thread cannot be used any more, or null. */
+  /** An endpoint of this thread closed (or failed to bind); the last one lets the thread end after a while. */
+  endpointClosed(): void {
+    if (--this.endpoints > 0 || this.failure) return;
+    this.linger = setTimeout(() => this.end(), LINGER_MS);
+    this.linger.unref();
+  }
+
+  /**
+   * Lets the thread end: it does once the binding has nothing under way in it (ended while a
+   * binding call is pending, the binding answers into a thread that is gone and takes the
+   * process down). Its end drops the binding's objects and frees every socket left.
+   */
+  private end(): void {
+    this.linger = null;
+    if (this.endpoints > 0 || this.failure) return;
+    this.flush();
+    this.worker.postMessage([[Op.END, 0, 0]]);
+    this.failure = new IrohError('the iroh endpoint is closed');
+    if (current === this) current = null;
+  }
+
+  /** Why the thread cannot be used any more (it ended, or is ending), or null. */
   get ended(): Error | null {
     return this.failure;
   }
@@ -148,22 +173,6 @@ export class IoThreadLink {
     this.hold(1);
   }
 
-  /**
-   * Once the endpoint is closed (or failed to bind), waits for the thread to end, which drops
-   * the binding's objects and frees the endpoint's sockets. The thread ends on its own once
-   * every binding call under way in it has settled: ended while one is pending, it would take
-   * the process down (the binding answers into a thread that is gone), so it is ended by force
-   * only after `deadlineMs`. Until then it keeps the process alive, so that `close()` returns.
-   */
-  async whenEnded(deadlineMs = END_DEADLINE_MS): Promise<void> {
-    this.ending = true;
-    this.worker.ref();
-    this.held = true;
-    const timer = setTimeout(() => void this.worker.terminate(), deadlineMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
   private queue(operation: Operation, transfer?: ArrayBuffer): void {
     this.outbox.push(operation);
     if (transfer) this.transfers.push(transfer);
@@ -207,8 +216,12 @@ export class IoThreadLink {
   }
 
   private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = error;
+    if (current === this) current = null;
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = null;
+    if (this.failure && this.pending.size === 0 && this.closedListeners.size === 0) return;
+    this.failure ??= error;
+    error = this.failure;
     this.outbox = [];
     this.transfers = [];
     const calls = [...this.pending.values()];
@@ -222,7 +235,7 @@ export class IoThreadLink {
 
   private hold(delta: number): void {
     this.holds += delta;
-    const wanted = this.holds > 0 || this.ending;
+    const wanted = this.holds > 0;
     if (wanted === this.held) return;
     this.held = wanted;
     if (wanted) this.worker.ref();

@@ -1,18 +1,23 @@
-import type { ConnectionStats, EndpointConfig, PathSnapshot } from './io';
+import type { ConnectionStats, PathSnapshot } from './io';
 import { IrohError } from './errors';
 
 /**
- * The messages between the calling thread and an I/O thread (worker-io.ts, io-worker.ts).
+ * The messages between the calling thread and its I/O thread (io-thread-link.ts, io-worker.ts).
  *
  * Each side sends its messages in batches, one `postMessage` per turn of its event loop: an
  * array of tuples. The calling thread sends operations, `[op, callId, handle, a, b]`; callId
  * 0 asks for no answer. The I/O thread answers `[callId, status, value]`; status EVENT
  * carries a connection's end, unasked (`[handle, EVENT, reason]`). Objects in the I/O thread
- * (incoming attempts, connections, streams) are named by handles it hands out; the endpoint
- * is handle 0. Bytes travel as ArrayBuffers, transferred, never copied by the message channel.
+ * (endpoints, incoming attempts, connections, streams) are named by handles it hands out.
+ * Bytes travel as ArrayBuffers, transferred, never copied by the message channel.
  */
 export const enum Op {
-  ACCEPT_NEXT = 1,
+  BIND = 1,
+  /** After close: resolves once the endpoint's sockets are free (or false after the deadline). */
+  RELEASE,
+  /** No endpoint is left: the thread ends once the binding has nothing under way. */
+  END,
+  ACCEPT_NEXT,
   CONNECT,
   CLOSE_ENDPOINT,
   TICKET,
@@ -42,9 +47,6 @@ export const enum Status {
 export type Operation = [op: Op, callId: number, handle: number, a?: unknown, b?: unknown];
 export type Answer = [callId: number, status: Status, value: unknown];
 
-/** The endpoint's handle. */
-export const ENDPOINT_HANDLE = 0;
-
 /** What the I/O thread tells about a connection when it hands it over. */
 export interface ConnectionInfo {
   handle: number;
@@ -58,18 +60,19 @@ export interface ConnectionSnapshot {
   rtt: number | null;
 }
 
-/** What the I/O thread tells once its endpoint is bound. */
+/** What the I/O thread tells once an endpoint is bound. */
 export interface BoundInfo {
+  handle: number;
   id: string;
   sockets: string[];
 }
 
-/** The message that starts the I/O thread, from `workerData`. */
+/** What starts the I/O thread, from `workerData`. */
 export interface IoThreadStart {
-  config: EndpointConfig;
-  /** Shared memory for the answers to synchronous calls (see {@link SyncSlot}). */
+  /** Shared memory for the answers to synchronous calls. */
   sync: SharedArrayBuffer;
 }
+
 
 /**
  * Synchronous calls (the ticket, read where the caller cannot wait) are answered through

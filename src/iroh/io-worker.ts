@@ -1,12 +1,12 @@
 import { MessagePort, parentPort, workerData } from 'worker_threads';
 import { toBindingBytes } from './bytes';
 import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect } from './direct-io';
-import type { PeerAddress } from './io';
+import type { EndpointConfig, PeerAddress } from './io';
 import {
   Answer,
+  BoundInfo,
   ConnectionInfo,
   ConnectionSnapshot,
-  ENDPOINT_HANDLE,
   IoThreadStart,
   Op,
   Operation,
@@ -16,16 +16,19 @@ import {
   SyncState,
   errorRecord,
 } from './io-thread-protocol';
+import { releaseNativeHandles } from './release';
 
 /**
- * The I/O thread: one endpoint on the binding (direct-io.ts), driven by the operations the
- * calling thread sends (io-thread-protocol.ts). Bytes are converted here; what it hands back
- * are transferred ArrayBuffers. Started by worker-io.ts, ended by it once the endpoint closed.
+ * The I/O thread: the endpoints of one calling thread on the binding (direct-io.ts), driven by
+ * the operations it sends (io-thread-protocol.ts). Bytes are converted here; what goes back
+ * are transferred ArrayBuffers. Started by io-thread-link.ts; it ends once told that no
+ * endpoint is left and the binding has nothing under way.
  */
 
-/** A stream and how far each half is done: it is forgotten once both are (or its connection closed). */
+/** A stream and how far each half is done: it is forgotten once both are, or its connection or endpoint closed. */
 interface StreamEntry {
   bi: DirectBiStream;
+  endpoint: number;
   connection: number;
   /**
    * The next read, started as soon as the calling thread was handed the one before: while it
@@ -40,17 +43,23 @@ interface StreamEntry {
   sendDone: boolean;
 }
 
+/** How an operation on a sending half counts (see {@link IoWorker.onSend}). */
 const enum SendStep {
   DATA,
   QUERY,
 }
 
-class IoThread {
-  private endpoint: DirectEndpoint | null = null;
+/** How long the collections after an endpoint's close may take to free its sockets. */
+const RELEASE_DEADLINE_MS = 2000;
+
+class IoWorker {
   private nextHandle = 1;
-  private readonly incoming = new Map<number, DirectIncoming>();
-  private readonly connections = new Map<number, { connection: DirectConnection; streams: Set<number> }>();
+  private readonly endpoints = new Map<number, DirectEndpoint>();
+  private readonly incoming = new Map<number, { incoming: DirectIncoming; endpoint: number }>();
+  private readonly connections = new Map<number, { connection: DirectConnection; endpoint: number; streams: Set<number> }>();
   private readonly streams = new Map<number, StreamEntry>();
+  /** Closed endpoints whose sockets are being freed (collections in this thread). */
+  private readonly releases = new Map<number, Promise<boolean>>();
   private outbox: Answer[] = [];
   private transfers: ArrayBuffer[] = [];
   private scheduled = false;
@@ -59,34 +68,10 @@ class IoThread {
 
   constructor(
     private readonly port: MessagePort,
-    private readonly start: IoThreadStart,
+    start: IoThreadStart,
   ) {
     this.syncWords = new Int32Array(start.sync, 0, 2);
     this.syncBytes = new Uint8Array(start.sync, SYNC_HEADER_BYTES, SYNC_BYTES);
-  }
-
-  /** Binds the endpoint; answers call 0 with its id and sockets. */
-  async bind(): Promise<void> {
-    try {
-      const endpoint = await bindDirect(this.start.config);
-      this.endpoint = endpoint;
-      this.answer(0, Status.OK, { id: endpoint.id(), sockets: endpoint.boundSockets() });
-    } catch (err) {
-      this.answer(0, Status.ERROR, errorRecord(err));
-      this.end();
-    }
-  }
-
-  /**
-   * Lets the thread end once the binding has nothing under way: its pending calls keep it
-   * alive until they settle (ended earlier, the binding would answer into a thread that is
-   * gone and take the process down).
-   */
-  private end(): void {
-    this.connections.clear();
-    this.streams.clear();
-    this.incoming.clear();
-    this.port.unref();
   }
 
   onBatch(batch: Operation[]): void {
@@ -120,35 +105,42 @@ class IoThread {
 
   private perform(op: Op, handle: number, a: unknown, b: unknown): unknown {
     switch (op) {
+      case Op.BIND:
+        return this.bind(a as EndpointConfig);
+      case Op.RELEASE:
+        return this.releases.get(handle) ?? releaseNativeHandles(a as string[], 0);
+      case Op.END:
+        // Pending binding calls keep the thread alive until they settle: ended earlier, the
+        // binding would answer into a thread that is gone and take the process down.
+        this.port.unref();
+        return undefined;
       case Op.ACCEPT_NEXT:
-        return this.requireEndpoint(handle)
+        return this.endpoint(handle)
           .acceptNext()
-          .then(incoming => (incoming ? this.keep(this.incoming, incoming) : null));
+          .then(incoming => (incoming ? this.keepIncoming(handle, incoming) : null));
       case Op.CONNECT:
-        return this.requireEndpoint(handle)
+        return this.endpoint(handle)
           .connect(a as PeerAddress, new Uint8Array(b as ArrayBuffer))
-          .then(connection => this.connectionInfo(connection));
-      case Op.CLOSE_ENDPOINT: {
-        const closing = this.requireEndpoint(handle).close();
-        closing.finally(() => this.end()).catch(() => undefined);
-        return closing;
-      }
+          .then(connection => this.connectionInfo(handle, connection));
+      case Op.CLOSE_ENDPOINT:
+        return this.closeEndpoint(handle);
       case Op.TICKET:
-        return this.requireEndpoint(handle).ticket();
+        return this.endpoint(handle).ticket();
       case Op.REMOTE_ADDR:
-        return this.require(this.incoming, handle).remoteAddr();
+        return this.incomingEntry(handle).incoming.remoteAddr();
       case Op.ACCEPT:
       case Op.REFUSE: {
-        const incoming = this.require(this.incoming, handle);
+        const { incoming, endpoint } = this.incomingEntry(handle);
         this.incoming.delete(handle);
-        return op === Op.REFUSE ? incoming.refuse() : incoming.accept().then(connection => this.connectionInfo(connection));
+        if (op === Op.REFUSE) return incoming.refuse();
+        return incoming.accept().then(connection => this.connectionInfo(endpoint, connection));
       }
       case Op.OPEN_BI:
-        return this.requireConnection(handle)
+        return this.connection(handle)
           .openBi()
           .then(bi => this.keepStream(handle, bi));
       case Op.ACCEPT_BI:
-        return this.requireConnection(handle)
+        return this.connection(handle)
           .acceptBi()
           .then(bi => this.keepStream(handle, bi));
       case Op.CLOSE_CONNECTION:
@@ -158,7 +150,7 @@ class IoThread {
         this.connections.get(handle)?.connection.setMaxConcurrentBiStreams(a as number);
         return undefined;
       case Op.SNAPSHOT:
-        return snapshotOf(this.requireConnection(handle));
+        return snapshotOf(this.connection(handle));
       case Op.WRITE: {
         const bytes = new Uint8Array(a as ArrayBuffer);
         // Converted now, while the writes before it may still be under way; written in order.
@@ -170,14 +162,14 @@ class IoThread {
       case Op.STOPPED:
         return this.onSend(handle, SendStep.QUERY, entry => entry.bi.send.stopped());
       case Op.RESET: {
-        const entry = this.requireStream(handle);
+        const entry = this.stream(handle);
         this.sendDone(handle, entry);
         return entry.bi.send.reset(a as number);
       }
       case Op.READ:
         return this.read(handle, a as number);
       case Op.STOP: {
-        const entry = this.requireStream(handle);
+        const entry = this.stream(handle);
         entry.recvDone = true;
         this.forgetIfDone(handle, entry);
         return entry.bi.recv.stop(a as number);
@@ -187,12 +179,64 @@ class IoThread {
     }
   }
 
-  // ---------------------------------------------------------------- streams
+  // ---------------------------------------------------------------- endpoints
+
+  private async bind(config: EndpointConfig): Promise<BoundInfo> {
+    const endpoint = await bindDirect(config);
+    const handle = this.nextHandle++;
+    this.endpoints.set(handle, endpoint);
+    return { handle, id: endpoint.id(), sockets: endpoint.boundSockets() };
+  }
+
+  /**
+   * Closes an endpoint and forgets everything of it, then collects until its sockets are
+   * free: the binding frees them only once its objects are collected, and nothing else in
+   * this small heap may ask for a collection soon (the calling thread's time is not spent).
+   */
+  private async closeEndpoint(handle: number): Promise<void> {
+    const endpoint = this.endpoint(handle);
+    this.endpoints.delete(handle);
+    for (const [key, entry] of this.incoming) if (entry.endpoint === handle) this.incoming.delete(key);
+    for (const [key, entry] of this.connections) if (entry.endpoint === handle) this.connections.delete(key);
+    for (const [key, entry] of this.streams) if (entry.endpoint === handle) this.streams.delete(key);
+    const sockets = endpoint.boundSockets();
+    try {
+      await endpoint.close();
+    } finally {
+      const release = releaseNativeHandles(sockets, RELEASE_DEADLINE_MS);
+      this.releases.set(handle, release);
+      void release.finally(() => this.releases.delete(handle));
+    }
+  }
+
+  // ---------------------------------------------------------------- connections and streams
+
+  private keepIncoming(endpoint: number, incoming: DirectIncoming): number {
+    const handle = this.nextHandle++;
+    this.incoming.set(handle, { incoming, endpoint });
+    return handle;
+  }
+
+  private connectionInfo(endpoint: number, connection: DirectConnection): ConnectionInfo {
+    const handle = this.nextHandle++;
+    const streams = new Set<number>();
+    this.connections.set(handle, { connection, endpoint, streams });
+    // The calling thread learns of the end unasked; the connection and its streams are forgotten.
+    const ended = (reason: string) => {
+      this.connections.delete(handle);
+      for (const stream of streams) this.streams.delete(stream);
+      this.answer(handle, Status.EVENT, reason);
+    };
+    connection.closed().then(ended, err => ended(errorRecord(err).message));
+    return { handle, remoteId: connection.remoteId(), snapshot: snapshotOf(connection) };
+  }
 
   private keepStream(connection: number, bi: DirectBiStream): number {
+    const owner = this.connections.get(connection);
     const handle = this.nextHandle++;
     this.streams.set(handle, {
       bi,
+      endpoint: owner?.endpoint ?? 0,
       connection,
       ahead: null,
       sendTail: Promise.resolve(),
@@ -200,7 +244,7 @@ class IoThread {
       recvDone: false,
       sendDone: false,
     });
-    this.connections.get(connection)?.streams.add(handle);
+    owner?.streams.add(handle);
     return handle;
   }
 
@@ -210,7 +254,7 @@ class IoThread {
    * nothing more to send; the half is done once a `QUERY` (stopped) settled.
    */
   private onSend(handle: number, kind: SendStep, step: (entry: StreamEntry) => Promise<unknown>): Promise<unknown> {
-    const entry = this.requireStream(handle);
+    const entry = this.stream(handle);
     const result = entry.sendTail.then(() => {
       if (kind === SendStep.DATA && entry.sendFailure) throw entry.sendFailure;
       return step(entry);
@@ -227,7 +271,7 @@ class IoThread {
   }
 
   private async read(handle: number, maxBytes: number): Promise<ArrayBuffer> {
-    const entry = this.requireStream(handle);
+    const entry = this.stream(handle);
     const reading = entry.ahead ?? entry.bi.recv.read(maxBytes);
     entry.ahead = null;
     try {
@@ -270,48 +314,27 @@ class IoThread {
     this.connections.get(entry.connection)?.streams.delete(handle);
   }
 
-  // ---------------------------------------------------------------- connections
-
-  private connectionInfo(connection: DirectConnection): ConnectionInfo {
-    const handle = this.nextHandle++;
-    const streams = new Set<number>();
-    this.connections.set(handle, { connection, streams });
-    // The calling thread learns of the end unasked; the connection and its streams are forgotten.
-    const ended = (reason: string) => {
-      this.connections.delete(handle);
-      for (const stream of streams) this.streams.delete(stream);
-      this.answer(handle, Status.EVENT, reason);
-    };
-    connection.closed().then(ended, err => ended(errorRecord(err).message));
-    return { handle, remoteId: connection.remoteId(), snapshot: snapshotOf(connection) };
-  }
-
   // ---------------------------------------------------------------- handles
 
-  private keep<T>(map: Map<number, T>, value: T): number {
-    const handle = this.nextHandle++;
-    map.set(handle, value);
-    return handle;
+  private endpoint(handle: number): DirectEndpoint {
+    const endpoint = this.endpoints.get(handle);
+    if (!endpoint) throw new Error('the iroh endpoint is closed');
+    return endpoint;
   }
 
-  private require<T>(map: Map<number, T>, handle: number): T {
-    const value = map.get(handle);
-    if (value === undefined) throw new Error('closed');
-    return value;
+  private incomingEntry(handle: number): { incoming: DirectIncoming; endpoint: number } {
+    const entry = this.incoming.get(handle);
+    if (!entry) throw new Error('the incoming connection was already accepted or refused');
+    return entry;
   }
 
-  private requireEndpoint(handle: number): DirectEndpoint {
-    if (handle !== ENDPOINT_HANDLE || !this.endpoint) throw new Error('the iroh endpoint is closed');
-    return this.endpoint;
-  }
-
-  private requireConnection(handle: number): DirectConnection {
+  private connection(handle: number): DirectConnection {
     const entry = this.connections.get(handle);
     if (!entry) throw new Error('connection closed');
     return entry.connection;
   }
 
-  private requireStream(handle: number): StreamEntry {
+  private stream(handle: number): StreamEntry {
     const entry = this.streams.get(handle);
     if (!entry) throw new Error('stream closed');
     return entry;
@@ -357,7 +380,6 @@ function snapshotOf(connection: DirectConnection): ConnectionSnapshot {
 
 if (parentPort) {
   const port = parentPort;
-  const thread = new IoThread(port, workerData as IoThreadStart);
-  port.on('message', (batch: Operation[]) => thread.onBatch(batch));
-  void thread.bind();
+  const worker = new IoWorker(port, workerData as IoThreadStart);
+  port.on('message', (batch: Operation[]) => worker.onBatch(batch));
 }

@@ -11,8 +11,9 @@ import type {
   PathSnapshot,
   PeerAddress,
 } from './io';
-import { IoThreadLink } from './io-thread-link';
-import { BoundInfo, ConnectionInfo, ConnectionSnapshot, ENDPOINT_HANDLE, Op } from './io-thread-protocol';
+import { IoThreadLink, ioThreadForEndpoint } from './io-thread-link';
+import { BoundInfo, ConnectionInfo, ConnectionSnapshot, Op } from './io-thread-protocol';
+import { IrohError } from './errors';
 import { socketsFreeWithin } from './release';
 
 /**
@@ -22,10 +23,15 @@ import { socketsFreeWithin } from './release';
  * to and from the binding's byte arrays happens in the thread.
  */
 
-/** Starts an I/O thread and binds an endpoint in it. */
+/** Binds an endpoint in the I/O thread (started if none is running). */
 export async function bindWorker(config: EndpointConfig): Promise<WorkerEndpoint> {
-  const { link, bound } = await IoThreadLink.start(config);
-  return new WorkerEndpoint(link, bound);
+  const link = ioThreadForEndpoint();
+  try {
+    return new WorkerEndpoint(link, await link.call<BoundInfo>(Op.BIND, 0, config));
+  } catch (err) {
+    link.endpointClosed();
+    throw err;
+  }
 }
 
 export class WorkerEndpoint implements IoEndpoint {
@@ -42,7 +48,8 @@ export class WorkerEndpoint implements IoEndpoint {
   }
 
   ticket(): string {
-    return this.link.callSync<string>(Op.TICKET, ENDPOINT_HANDLE);
+    if (this.closing) throw new IrohError('the iroh endpoint is closed');
+    return this.link.callSync<string>(Op.TICKET, this.bound.handle);
   }
 
   boundSockets(): string[] {
@@ -50,37 +57,31 @@ export class WorkerEndpoint implements IoEndpoint {
   }
 
   async acceptNext(): Promise<IoIncoming | null> {
-    const handle = await this.link.call<number | null>(Op.ACCEPT_NEXT, ENDPOINT_HANDLE);
+    const handle = await this.link.call<number | null>(Op.ACCEPT_NEXT, this.bound.handle);
     return handle === null ? null : new WorkerIncoming(this.link, handle);
   }
 
   async connect(peer: PeerAddress, alpn: Uint8Array): Promise<IoConnection> {
     const target: PeerAddress = { id: peer.id, relayUrl: peer.relayUrl, directAddresses: [...peer.directAddresses] };
     const bytes = transferableCopy([alpn], alpn.length);
-    return new WorkerConnection(this.link, await this.link.call<ConnectionInfo>(Op.CONNECT, ENDPOINT_HANDLE, target, bytes, bytes));
+    return new WorkerConnection(this.link, await this.link.call<ConnectionInfo>(Op.CONNECT, this.bound.handle, target, bytes, bytes));
   }
 
-  /** Closes the endpoint; resolves once its thread has ended (which frees its sockets). */
+  /**
+   * Closes the endpoint. The I/O thread then forgets everything of it and collects until its
+   * sockets are free ({@link releasePort} waits for that); the calling thread spends nothing.
+   */
   close(): Promise<void> {
-    this.closing ??= this.closeAndEnd();
+    this.closing ??= this.link.call<void>(Op.CLOSE_ENDPOINT, this.bound.handle).finally(() => this.link.endpointClosed());
     return this.closing;
-  }
-
-  private async closeAndEnd(): Promise<void> {
-    // The thread ends on its own once the endpoint is closed: from now on that is no failure.
-    const ended = this.link.whenEnded();
-    const failure = await this.link.call<void>(Op.CLOSE_ENDPOINT, ENDPOINT_HANDLE).then(
-      () => null,
-      (err: Error) => err,
-    );
-    await ended;
-    // The thread may end before its answer arrives: that is a close too.
-    if (failure && this.link.ended?.message !== failure.message) throw failure;
   }
 
   async releasePort(sockets: readonly string[], deadlineMs?: number): Promise<boolean> {
     await this.close().catch(() => undefined);
-    return socketsFreeWithin(sockets, deadlineMs);
+    // A thread that has ended since freed every socket it had.
+    return this.link
+      .call<boolean>(Op.RELEASE, this.bound.handle, [...sockets])
+      .catch(() => socketsFreeWithin(sockets, deadlineMs));
   }
 
   /** The endpoint lives in the I/O thread: users get this object (id, ticket, bound sockets). */
