@@ -1,5 +1,4 @@
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { toBindingBytes } from './bytes';
 import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect } from './direct-io';
 import type { EndpointConfig, PeerAddress } from './io';
 import {
@@ -16,6 +15,7 @@ import {
   SyncState,
   errorRecord,
 } from './io-thread-protocol';
+import { WorkerStream } from './io-worker-stream';
 import { releaseNativeHandles } from './release';
 
 /**
@@ -25,30 +25,6 @@ import { releaseNativeHandles } from './release';
  * endpoint is left and the binding has nothing under way.
  */
 
-/** A stream and how far each half is done: it is forgotten once both are, or its connection or endpoint closed. */
-interface StreamEntry {
-  bi: DirectBiStream;
-  endpoint: number;
-  connection: number;
-  /**
-   * The next read, started as soon as the calling thread was handed the one before: while it
-   * works on those bytes, the next ones are read and converted here.
-   */
-  ahead: Promise<Buffer> | null;
-  /** Operations on the sending half run one after the other (a `stopped()` racing a write deadlocks the binding). */
-  sendTail: Promise<unknown>;
-  /** The error of a write or finish that failed: later ones fail with it. */
-  sendFailure: Error | null;
-  recvDone: boolean;
-  sendDone: boolean;
-}
-
-/** How an operation on a sending half counts (see {@link IoWorker.onSend}). */
-const enum SendStep {
-  DATA,
-  QUERY,
-}
-
 /** How long the collections after an endpoint's close may take to free its sockets. */
 const RELEASE_DEADLINE_MS = 2000;
 
@@ -57,7 +33,7 @@ class IoWorker {
   private readonly endpoints = new Map<number, DirectEndpoint>();
   private readonly incoming = new Map<number, { incoming: DirectIncoming; endpoint: number }>();
   private readonly connections = new Map<number, { connection: DirectConnection; endpoint: number; streams: Set<number> }>();
-  private readonly streams = new Map<number, StreamEntry>();
+  private readonly streams = new Map<number, WorkerStream>();
   /** Closed endpoints whose sockets are being freed (collections in this thread). */
   private readonly releases = new Map<number, Promise<boolean>>();
   private outbox: Answer[] = [];
@@ -151,29 +127,20 @@ class IoWorker {
         return undefined;
       case Op.SNAPSHOT:
         return snapshotOf(this.connection(handle));
-      case Op.WRITE: {
-        const bytes = new Uint8Array(a as ArrayBuffer);
-        // Converted now, while the writes before it may still be under way; written in order.
-        const converted = toBindingBytes([bytes], bytes.length);
-        return this.onSend(handle, SendStep.DATA, entry => entry.bi.send.writeConverted(converted));
-      }
+      case Op.WRITE:
+        return this.stream(handle).write(new Uint8Array(a as ArrayBuffer));
       case Op.FINISH:
-        return this.onSend(handle, SendStep.DATA, entry => entry.bi.send.finish());
+        return this.stream(handle).finish();
       case Op.STOPPED:
-        return this.onSend(handle, SendStep.QUERY, entry => entry.bi.send.stopped());
-      case Op.RESET: {
-        const entry = this.stream(handle);
-        this.sendDone(handle, entry);
-        return entry.bi.send.reset(a as number);
-      }
+        return this.stream(handle).stopped();
+      case Op.RESET:
+        return this.stream(handle).reset(a as number);
       case Op.READ:
-        return this.read(handle, a as number);
-      case Op.STOP: {
-        const entry = this.stream(handle);
-        entry.recvDone = true;
-        this.forgetIfDone(handle, entry);
-        return entry.bi.recv.stop(a as number);
-      }
+        return this.stream(handle)
+          .read(a as number)
+          .then(bytes => this.transferable(bytes));
+      case Op.STOP:
+        return this.stream(handle).stop(a as number);
       default:
         throw new Error(`unknown I/O thread operation ${String(op)}`);
     }
@@ -198,7 +165,7 @@ class IoWorker {
     this.endpoints.delete(handle);
     for (const [key, entry] of this.incoming) if (entry.endpoint === handle) this.incoming.delete(key);
     for (const [key, entry] of this.connections) if (entry.endpoint === handle) this.connections.delete(key);
-    for (const [key, entry] of this.streams) if (entry.endpoint === handle) this.streams.delete(key);
+    for (const [key, stream] of this.streams) if (stream.endpoint === handle) this.streams.delete(key);
     const sockets = endpoint.boundSockets();
     try {
       await endpoint.close();
@@ -234,62 +201,13 @@ class IoWorker {
   private keepStream(connection: number, bi: DirectBiStream): number {
     const owner = this.connections.get(connection);
     const handle = this.nextHandle++;
-    this.streams.set(handle, {
-      bi,
-      endpoint: owner?.endpoint ?? 0,
-      connection,
-      ahead: null,
-      sendTail: Promise.resolve(),
-      sendFailure: null,
-      recvDone: false,
-      sendDone: false,
-    });
+    const forget = () => {
+      this.streams.delete(handle);
+      this.connections.get(connection)?.streams.delete(handle);
+    };
+    this.streams.set(handle, new WorkerStream(bi, owner?.endpoint ?? 0, connection, forget));
     owner?.streams.add(handle);
     return handle;
-  }
-
-  /**
-   * Runs `step` on the sending half once the steps before it are done. A `DATA` step (write,
-   * finish) is refused with the error of an earlier one that failed, and its failure leaves
-   * nothing more to send; the half is done once a `QUERY` (stopped) settled.
-   */
-  private onSend(handle: number, kind: SendStep, step: (entry: StreamEntry) => Promise<unknown>): Promise<unknown> {
-    const entry = this.stream(handle);
-    const result = entry.sendTail.then(() => {
-      if (kind === SendStep.DATA && entry.sendFailure) throw entry.sendFailure;
-      return step(entry);
-    });
-    entry.sendTail = result.catch(() => undefined);
-    result.then(
-      () => kind === SendStep.QUERY && this.sendDone(handle, entry),
-      (err: Error) => {
-        if (kind === SendStep.DATA) entry.sendFailure ??= err;
-        this.sendDone(handle, entry);
-      },
-    );
-    return result;
-  }
-
-  private async read(handle: number, maxBytes: number): Promise<ArrayBuffer> {
-    const entry = this.stream(handle);
-    const reading = entry.ahead ?? entry.bi.recv.read(maxBytes);
-    entry.ahead = null;
-    try {
-      const bytes = await reading;
-      if (bytes.length === 0) {
-        entry.recvDone = true;
-        this.forgetIfDone(handle, entry);
-      } else if (!entry.recvDone) {
-        entry.ahead = entry.bi.recv.read(maxBytes);
-        // Its failure is the next read's.
-        entry.ahead.catch(() => undefined);
-      }
-      return this.transferable(bytes);
-    } catch (err) {
-      entry.recvDone = true;
-      this.forgetIfDone(handle, entry);
-      throw err;
-    }
   }
 
   /** The bytes as an ArrayBuffer of their own (small buffers share Node's pool: copied out). */
@@ -301,17 +219,6 @@ class IoWorker {
     }
     this.transfers.push(buffer);
     return buffer;
-  }
-
-  private sendDone(handle: number, entry: StreamEntry): void {
-    entry.sendDone = true;
-    this.forgetIfDone(handle, entry);
-  }
-
-  private forgetIfDone(handle: number, entry: StreamEntry): void {
-    if (!entry.recvDone || !entry.sendDone) return;
-    this.streams.delete(handle);
-    this.connections.get(entry.connection)?.streams.delete(handle);
   }
 
   // ---------------------------------------------------------------- handles
@@ -334,7 +241,7 @@ class IoWorker {
     return entry.connection;
   }
 
-  private stream(handle: number): StreamEntry {
+  private stream(handle: number): WorkerStream {
     const entry = this.streams.get(handle);
     if (!entry) throw new Error('stream closed');
     return entry;
