@@ -103,19 +103,20 @@ export class WorkerStream {
 
   /** Up to `maxBytes` of what was received, in one buffer. */
   private take(maxBytes: number): Buffer {
-    let count = 0;
+    const parts: Buffer[] = [];
     let total = 0;
-    while (count < this.received.length && total + this.received[count].length <= maxBytes) {
-      total += this.received[count++].length;
-    }
-    let parts: Buffer[];
-    if (count === 0) {
+    while (this.received.length > 0 && total < maxBytes) {
       const head = this.received[0];
-      this.received[0] = head.subarray(maxBytes);
-      parts = [head.subarray(0, maxBytes)];
-      total = maxBytes;
-    } else {
-      parts = this.received.splice(0, count);
+      const room = maxBytes - total;
+      if (head.length <= room) {
+        parts.push(head);
+        this.received.shift();
+        total += head.length;
+      } else {
+        parts.push(head.subarray(0, room));
+        this.received[0] = head.subarray(room);
+        total += room;
+      }
     }
     this.receivedBytes -= total;
     return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
