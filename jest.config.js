@@ -15,6 +15,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
+  // The attack specs load the machine on purpose: they run on their own, one at a time
+  // (`npm run test:attacks`, jest.attacks.config.js), not beside the rest of the suite.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/attacks/'],
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/test/nest11/node_modules/'],

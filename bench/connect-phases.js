@@ -14,17 +14,19 @@
  *   handshake     `Endpoint.connect()` (the QUIC handshake over loopback)
  *   openBi        `Connection.openBi()`
  *   to write      from the open stream to the first `writeAll()` (channel set-up, encoding)
- *   round trip    first `writeAll()` to the first `read()` that brings bytes
- *   to reply      from those bytes to the caller holding the reply (decoding, Nest, rxjs)
+ *   round trip    first `writeAll()` to the first `read()` that brings bytes (nestjs-iroh: the
+ *                 HELLO and the server's answer to it)
+ *   to reply      from those bytes to the caller holding the reply (nestjs-iroh: the request's
+ *                 round trip; decoding, Nest, rxjs)
  *
  * and, per client, the garbage collections that ran inside its time (PerformanceObserver 'gc':
  * count, forced ones, total ms) and the longest event-loop stall (monitorEventLoopDelay, 1 ms).
  *
  * Scenarios: `kept` (every client stays open until the scenario ends, as in `npm run bench`),
  * `closed` (the previous client is closed, awaited, just before the next one starts: as an
- * application that reconnects does; ClientIroh.close() leaves a forced-GC port release running in
- * the background), `nogc` (nestjs-iroh only: closed, with that release replaced by a no-op),
- * `settled` (closed, then 2.5 s idle so that release has finished). With
+ * application that reconnects does), `release` (nestjs-iroh only: closed, with
+ * `releasePortOnClose: true`, so each close() forces collections until its port is free, as it
+ * does by default for a fixed port), `settled` (closed, then 2.5 s idle). With
  * --heap-mb, each scenario runs again with that many MB of live objects in the heap, as a process
  * that has been running for a while has (forced collections then take longer).
  */
@@ -46,7 +48,7 @@ const option = name => {
 };
 const COUNT = Number(option('count') ?? 10);
 const HEAPS = (option('heap-mb') ?? '0,150').split(',').map(Number);
-const SCENARIOS = (option('scenarios') ?? 'iroh-kept,iroh-closed,iroh-nogc,iroh-settled,raw-kept,raw-closed,raw-settled').split(',');
+const SCENARIOS = (option('scenarios') ?? 'iroh-kept,iroh-closed,iroh-release,iroh-settled,raw-kept,raw-closed,raw-settled').split(',');
 const OUT = option('out');
 const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };
 
@@ -112,9 +114,9 @@ function gcWithin(t0, t1) {
 
 const PAYLOAD = 'x'.repeat(64);
 
-/** nestjs-iroh: a new ClientIroh up to its first reply. */
-async function irohClient(ticket) {
-  const client = new ClientIroh({ ...LOOPBACK, peer: ticket });
+/** nestjs-iroh: a new ClientIroh up to its first reply (`releasePortOnClose` for the `release` scenario). */
+async function irohClient(ticket, mode) {
+  const client = new ClientIroh({ ...LOOPBACK, peer: ticket, releasePortOnClose: mode === 'release' });
   await new Promise((resolve, reject) => client.send('echo', PAYLOAD).subscribe({ complete: resolve, error: reject }));
   return { close: () => client.close() };
 }
@@ -164,27 +166,13 @@ function phases(m, t0, t1) {
   };
 }
 
-/**
- * `iroh-nogc`: as `closed`, with ClientIroh's port release replaced by a no-op (the closed
- * endpoints then go at the next ordinary collection): what set-up costs without the forced GC.
- * ClientIroh reaches the release through dist/iroh/index.js, whose getter reads release.js's
- * export at each call.
- */
-const releaseModule = require('../dist/iroh/release');
-const realRelease = releaseModule.releaseNativeHandles;
-
 async function scenario(name, ticket) {
   const [kind, mode] = name.split('-');
-  releaseModule.releaseNativeHandles = mode === 'nogc' ? async () => true : realRelease;
-  try {
-    return await runScenario(kind, mode, ticket);
-  } finally {
-    releaseModule.releaseNativeHandles = realRelease;
-  }
+  return runScenario(kind, mode, ticket);
 }
 
 async function runScenario(kind, mode, ticket) {
-  const open = kind === 'iroh' ? irohClient : rawClient;
+  const open = kind === 'iroh' ? t => irohClient(t, mode) : rawClient;
   const kept = [];
   const trials = [];
   let previous = null;
@@ -275,7 +263,7 @@ async function main() {
       const summary = summarize(trials);
       results.push({ scenario: name, heapMb, heapUsedMb, summary, trials });
       printRow(name, heapUsedMb, summary);
-      await sleep(2500); // the last scenario's background port releases end
+      await sleep(2500); // the last scenario's endpoints finish closing
     }
     ballasts.length = 0;
   }

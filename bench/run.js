@@ -28,6 +28,7 @@ const { WORKLOADS, TRANSPORTS, makePayloads, ipcClient, sleep } = require('./com
 const { renderChart } = require('./chart');
 const { makeCertificate } = require('./tls');
 const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets } = require('./report');
+const { procStat, busyCores, waitQuiet } = require('./machine-load');
 
 const args = process.argv.slice(2);
 const flag = name => args.includes(`--${name}`);
@@ -50,6 +51,12 @@ const CONFIG = {
   /** Before each workload, wait up to this long for other processes to go quiet (0: don't). */
   waitQuietMs: Number(option('wait-quiet') ?? 0) * 1000,
 };
+/**
+ * `--baseline=<dist dir>`: also runs "nestjs-iroh (baseline)", the same server and client loaded
+ * from another build (e.g. main's dist/ copied aside), to compare two versions in one run.
+ */
+const BASELINE_DIST = option('baseline');
+if (BASELINE_DIST) TRANSPORTS.splice(1, 0, { key: 'iroh-base', label: 'nestjs-iroh (baseline build)' });
 const only = option('transports')?.split(',');
 const onlyWorkloads = option('workloads')?.split(',');
 const transports = TRANSPORTS.filter(t => !only || only.includes(t.key));
@@ -59,6 +66,7 @@ const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 
 const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
+  'iroh-base': ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
   'tcp-tls': ['servers/tcp.js', 'tls'], // + the certificate's folder, added in main()
   grpc: ['servers/grpc.js'],
@@ -67,10 +75,11 @@ const SERVER_SCRIPTS = {
 };
 
 const children = new Set();
-function spawnChild(script, argv) {
+function spawnChild(script, argv, env = process.env) {
   const child = fork(join(__dirname, script), argv, {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env,
   });
   children.add(child);
   child.on('exit', () => children.delete(child));
@@ -134,40 +143,6 @@ async function stopChild(child, ipc) {
 }
 
 const cpuTotal = c => c.user + c.system;
-
-/** Whole-machine CPU counters (Linux): to tell how much of the machine other processes used. */
-function procStat() {
-  try {
-    const fields = require('fs').readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: fields[3] + (fields[4] || 0), total: fields.reduce((a, b) => a + b, 0), at: Date.now() };
-  } catch {
-    return null;
-  }
-}
-
-/** CPU cores busy between two procStat() snapshots. */
-function busyCores(a, b) {
-  if (!a || !b || b.total === a.total) return null;
-  return ((b.total - a.total - (b.idle - a.idle)) / (b.total - a.total)) * os.cpus().length;
-}
-
-/**
- * Waits until the machine is quiet: less than `threshold` cores busy (sampled over 300 ms; our
- * own processes are idle between workloads), at most `maxMs`.
- */
-async function waitQuiet(maxMs, threshold = 0.2) {
-  const end = Date.now() + maxMs;
-  for (;;) {
-    const a = procStat();
-    await sleep(300);
-    const load = busyCores(a, procStat());
-    if (load === null || load < threshold) return load;
-    if (Date.now() > end) {
-      console.log(`  (machine still busy: ${load.toFixed(2)} cores used by other processes; measuring anyway)`);
-      return load;
-    }
-  }
-}
 
 async function measureWorkload(workload, server, client, payloads) {
   if (workload.kind === 'connect') {
@@ -260,11 +235,13 @@ async function measureMemory(server, client) {
 
 async function startPair(transport) {
   const [script, ...argv] = SERVER_SCRIPTS[transport.key];
-  const serverChild = spawnChild(script, argv);
+  // Where the nestjs-iroh processes load the package from (bench/iroh-dist.js).
+  const env = transport.key === 'iroh-base' ? { ...process.env, BENCH_IROH_DIST: require('path').resolve(BASELINE_DIST) } : process.env;
+  const serverChild = spawnChild(script, argv, env);
   const server = ipcClient(serverChild, `${transport.key} server`);
   const pair = { serverChild, server, clientChild: null, client: null };
   const { address } = await waitReady(serverChild, `${transport.key} server`);
-  pair.clientChild = spawnChild('clients/driver.js', [transport.key]);
+  pair.clientChild = spawnChild('clients/driver.js', [transport.key], env);
   pair.client = ipcClient(pair.clientChild, `${transport.key} client`);
   await waitReady(pair.clientChild, `${transport.key} client`);
   await pair.client.call({ cmd: 'init', address });
@@ -381,6 +358,7 @@ async function main() {
       cpuModel: os.cpus()[0]?.model,
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       commit: gitCommit(),
+      baseline: BASELINE_DIST ?? null,
       env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NESTJS_IROH_'))),
       skipped,
       loopDelayResolutionMs: 1,
@@ -393,7 +371,7 @@ async function main() {
         cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
         wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
         vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
-        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms)',
+        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms, time off the CPU included); cpuMaxMs/cpuP99Ms: the same gaps counted in the main thread\'s CPU time (Linux schedstat), runqueueMaxMs: longest wait for a CPU in one gap',
       },
     },
     transports: Object.fromEntries(transports.map(t => [t.key, t.label])),

@@ -140,7 +140,8 @@ process.on('message', async msg => {
   try {
     switch (msg.cmd) {
       case 'init': {
-        const mod = require(`./${transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport}`);
+        const file = transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport === 'iroh-base' ? 'iroh' : transport;
+        const mod = require(`./${file}`);
         adapter = await mod.create(msg.address, payloads, transport.replace(/^raw-/, ''));
         // One request of each kind before anything is measured.
         await adapter.echo('small');

@@ -1,7 +1,7 @@
 'use strict';
 /** nestjs-iroh client adapter: `ClientIroh` from the compiled package (dist/). */
 require('reflect-metadata');
-const { ClientIroh } = require('../../dist');
+const { ClientIroh } = require('../iroh-dist');
 const { once, count } = require('./nest-common');
 
 const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };

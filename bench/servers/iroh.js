@@ -2,7 +2,7 @@
 /** nestjs-iroh server: the compiled package (dist/) serving the bench Nest app over loopback. */
 require('reflect-metadata');
 const { NestFactory } = require('@nestjs/core');
-const { IrohServer } = require('../../dist');
+const { IrohServer } = require('../iroh-dist');
 const { serve } = require('./control');
 const { BenchModule } = require('./nest-app');
 

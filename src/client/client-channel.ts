@@ -1,6 +1,7 @@
 import iroh = require('../iroh/binding');
 import { FrameStream } from '../transport';
 import {
+  DEFAULT_COMPRESSION_THRESHOLD,
   EncodedPayload,
   ErrorCode,
   Feature,
@@ -18,7 +19,7 @@ import {
   messageTooLargeMessage,
   sharedFeatures,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure, replyError } from './client-errors';
 import { ClientRequest, RequestCarrier } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
@@ -27,7 +28,14 @@ import { PongWaiters } from './pong-waiters';
 const MAX_REQUEST_ID = 0x7fffffff;
 
 /** The features a client announces in its HELLO. */
-export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN;
+export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE;
+
+export interface ChannelSettings {
+  /** Payloads at least this large are compressed when that pays (0: never). */
+  compressionThreshold?: number;
+  /** The features announced in our HELLO (default {@link CLIENT_FEATURES}). */
+  features?: number;
+}
 
 export interface ClientChannelHost {
   readonly maxMessageSize: number;
@@ -60,12 +68,16 @@ export class ClientChannel implements RequestCarrier {
   /** The features both sides announced (known once {@link hello} resolved). */
   features = 0;
 
+  private readonly ourFeatures: number;
+
   constructor(
     bi: iroh.BiStream,
     private readonly host: ClientChannelHost,
     keepAlive: KeepAliveOptions,
-    private readonly ourFeatures = CLIENT_FEATURES,
+    settings: ChannelSettings = {},
   ) {
+    this.ourFeatures = settings.features ?? CLIENT_FEATURES;
+    const compressionThreshold = settings.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.stream = new FrameStream(bi, host.maxMessageSize, {
       onFrame: frame => this.onFrame(frame),
       onOversized: frame => this.onOversized(frame),
@@ -76,7 +88,7 @@ export class ClientChannel implements RequestCarrier {
             ? connectionLostError(error.message)
             : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
         ),
-    }).start();
+    }, { compressionThreshold }).start();
     // HELLO is the first frame on the stream (docs/protocol.md, "HELLO").
     this.stream.writer.write(FrameType.PING, HELLO_ID, encodeHello(this.ourFeatures));
     this.keepAlive = new KeepAlive(keepAlive, {
@@ -94,6 +106,8 @@ export class ClientChannel implements RequestCarrier {
     return this.awaitPong(HELLO_ID, timeoutMs, 'HELLO').then(payload => {
       try {
         this.features = sharedFeatures(this.ourFeatures, decodeHello(payload));
+        // From here on, what the stream sends uses the codec and pattern table both sides read.
+        this.stream.agree(this.features);
       } catch (err) {
         const failure = protocolFailure(err as ProtocolError);
         this.fail(failure);
@@ -136,13 +150,13 @@ export class ClientChannel implements RequestCarrier {
     }
     const id = this.allocateId();
     this.pending.set(id, request);
-    this.stream.writer.write(FrameType.REQUEST, id, payload.bytes, payload.flags);
+    this.stream.send(FrameType.REQUEST, id, payload);
     request.written(this, id);
     return true;
   }
 
   sendData(id: number, payload: EncodedPayload): void {
-    if (this.pending.has(id)) this.stream.writer.write(FrameType.DATA, id, payload.bytes, payload.flags);
+    if (this.pending.has(id)) this.stream.send(FrameType.DATA, id, payload);
   }
 
   sendEnd(id: number): void {
@@ -177,7 +191,7 @@ export class ClientChannel implements RequestCarrier {
   /** Sends an event; resolves once it is handed to the connection. */
   event(payload: EncodedPayload): Promise<void> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    this.stream.writer.write(FrameType.EVENT, 0, payload.bytes, payload.flags);
+    this.stream.send(FrameType.EVENT, 0, payload);
     return this.stream.writer.flushed();
   }
 
@@ -283,12 +297,8 @@ export class ClientChannel implements RequestCarrier {
     try {
       message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
     } catch (err) {
-      const tooLarge = err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE;
-      const failure = tooLarge
-        ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${(err as Error).message}`)
-        : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${(err as Error).message}`);
       if (!final) this.abandon(frame.id);
-      request.fail(failure);
+      request.fail(replyError(err));
       return;
     }
     if (final) request.finish(message);

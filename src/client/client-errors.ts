@@ -1,4 +1,4 @@
-import { Frame, FrameFlag, ProtocolError } from '../protocol';
+import { ErrorCode, Frame, FrameFlag, ProtocolError } from '../protocol';
 
 /** Why a request failed on the client's side of the transport. */
 export enum IrohClientErrorCode {
@@ -43,6 +43,14 @@ export function connectionLostError(reason: string): IrohClientError {
     );
   }
   return new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Connection lost: ${reason}`);
+}
+
+/** A reply that could not be decoded, as the request fails with: too large, or malformed. */
+export function replyError(err: unknown): IrohClientError {
+  const message = err instanceof Error ? err.message : String(err);
+  return err instanceof ProtocolError && err.code === ErrorCode.MESSAGE_TOO_LARGE
+    ? new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, `Reply refused: ${message}`)
+    : new IrohClientError(IrohClientErrorCode.PROTOCOL_ERROR, `Malformed reply: ${message}`);
 }
 
 /** A protocol violation by the server, as the error requests fail with. */

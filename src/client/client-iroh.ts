@@ -12,14 +12,17 @@ import {
   FrameFlag,
   FrameType,
   ReplyMessage,
+  compressionOf,
   decodeFrameValue,
   decodeReplyMessage,
   encodeEnvelope,
   encodeRequestMessage,
+  inflatePayload,
   messageSize,
   messageTooLargeMessage,
+  withoutCompression,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { IrohClientError, IrohClientErrorCode, replyError } from './client-errors';
 import { resolveClientOptions } from './client-options';
 import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
 import { Connector } from './connector';
@@ -27,6 +30,9 @@ import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
 
 export { IrohPingResult } from './peer-connection';
+
+/** Compressed replies at least this large are inflated off the event loop (their output is some 256 KiB or more). */
+const ASYNC_INFLATE_FROM = 64 * 1024;
 
 /** One peer's answer to {@link ClientIroh.pingAll}. */
 export interface IrohPeerPing {
@@ -44,7 +50,6 @@ export interface IrohPeerPing {
 export class ClientIroh extends ClientProxy<IrohEvents, string> implements ReplyDecoding {
   protected readonly logger = new Logger(ClientIroh.name);
   readonly maxMessageSize: number;
-  protected readonly compressionThreshold: number;
   /** Milliseconds a request may take from subscribe to its last reply (0: no limit). */
   protected readonly timeout: number;
   private readonly customSerializer: boolean;
@@ -57,7 +62,6 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     super();
     const settings = resolveClientOptions(options);
     this.maxMessageSize = settings.maxMessageSize;
-    this.compressionThreshold = settings.compressionThreshold;
     this.timeout = settings.timeout;
     this.customSerializer = options.serializer !== undefined;
     this.customDeserializer = options.deserializer !== undefined;
@@ -206,6 +210,15 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
+    if (compressionOf(frame.flags) && frame.payload.length >= ASYNC_INFLATE_FROM) {
+      // Inflated on zlib's thread pool, in slices, so the event loop is not held meanwhile.
+      return new Promise<Buffer>(resolve => resolve(inflatePayload(frame.payload, frame.flags, { maxSize: this.maxMessageSize, syncLimit: 1 }))).then(
+        bytes => this.decodeReply({ ...frame, flags: withoutCompression(frame.flags), payload: bytes }),
+        err => {
+          throw replyError(err);
+        },
+      );
+    }
     if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
       return decodeReplyMessage(frame, this.maxMessageSize);
     }
@@ -226,9 +239,10 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     const pattern = this.normalizePattern(packet.pattern);
     let payload: EncodedPayload;
     try {
+      // Not compressed here: the channel's stream compresses with the codec its server reads.
       payload = this.customSerializer
-        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), this.compressionThreshold)
-        : encodeRequestMessage(pattern, packet.data, packet.metadata, this.compressionThreshold);
+        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), 0)
+        : encodeRequestMessage(pattern, packet.data, packet.metadata, 0);
     } catch (err) {
       throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }

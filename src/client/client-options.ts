@@ -8,7 +8,6 @@ export interface ClientSettings {
   /** The peers as given (tickets or endpoint ids), without duplicates. */
   targets: string[];
   maxMessageSize: number;
-  compressionThreshold: number;
   alpn: number[];
   /** Milliseconds a request may take, from subscribe to its last reply (0: no limit). */
   timeout: number;
@@ -22,11 +21,11 @@ export function resolveClientOptions(options: ClientIrohOptions): ClientSettings
   return {
     targets,
     maxMessageSize: protocol.maxMessageSize,
-    compressionThreshold: protocol.compressionThreshold,
     alpn: alpnBytes(options.alpn),
     timeout: milliseconds(options.timeout, 0, 'timeout'),
     peer: {
       connectTimeout: milliseconds(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
+      compressionThreshold: protocol.compressionThreshold,
       retryAttempts: count(options.retryAttempts, Infinity, 'retryAttempts'),
       retryDelay: milliseconds(options.retryDelay, 100, 'retryDelay'),
       maxRetryDelay: milliseconds(options.maxRetryDelay, 1000, 'maxRetryDelay'),

@@ -8,6 +8,7 @@ import {
   closeEndpoint,
   connectWithTimeout,
   releaseNativeHandles,
+  releasesPortOnClose,
 } from '../iroh';
 import { ErrorCode } from '../protocol';
 import { ClientChannel, ClientChannelHost } from './client-channel';
@@ -24,6 +25,8 @@ export interface AttemptSettings {
   /** Milliseconds for the whole attempt: handshake, stream and HELLO. */
   connectTimeout: number;
   keepAlive: KeepAliveOptions;
+  /** Payloads the stream compresses when that pays: at least this many bytes (0: none). */
+  compressionThreshold: number;
 }
 
 /**
@@ -103,7 +106,7 @@ export class Connector {
     try {
       const bi = await connection.openBi();
       const keepAlive = { ...settings.keepAlive, peerActivity: () => datagramsReceived(connection) };
-      const opened = new ClientChannel(bi, host, keepAlive);
+      const opened = new ClientChannel(bi, host, keepAlive, { compressionThreshold: settings.compressionThreshold });
       channel = opened;
       connection.closed().then(
         reason => opened.close(connectionLostError(reason)),
@@ -120,8 +123,11 @@ export class Connector {
 
   /**
    * Closes the endpoint; attempts still running fail. The sockets and native memory of a
-   * closed endpoint go only when it is collected: a fixed port is waited for (the caller may
-   * bind it again), otherwise the release runs in the background so close() stays fast.
+   * closed endpoint go only when it is collected. With `releasePortOnClose` (by default for a
+   * fixed port, which the caller may bind again) close() forces collections until the port
+   * is free; otherwise they go at the process's next full collection, as for the server: a
+   * forced one holds the event loop for 10 ms in a small heap and over 100 ms in a large one,
+   * and ran into the next client's set-up.
    */
   async close(): Promise<void> {
     this.generation++;
@@ -130,9 +136,7 @@ export class Connector {
     // port is released.
     const sockets = await this.closeEndpoint();
     if (!sockets) return;
-    const release = releaseNativeHandles(sockets);
-    if (hasFixedPort(this.options.bindAddr)) await release;
-    else void release;
+    if (releasesPortOnClose(this.options)) await releaseNativeHandles(sockets);
   }
 
   private closeEndpoint(): Promise<string[] | null> {
@@ -171,8 +175,4 @@ function datagramsReceived(connection: iroh.Connection): number {
 
 function closedWhileConnecting(): IrohClientError {
   return new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed while connecting');
-}
-
-function hasFixedPort(bindAddr: string | undefined): boolean {
-  return bindAddr !== undefined && !/:0$/.test(bindAddr);
 }

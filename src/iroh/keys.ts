@@ -17,6 +17,7 @@ import {
 } from 'fs';
 import { basename, dirname, join } from 'path';
 import iroh = require('./binding');
+import { fromBindingBytes, toBindingBytes } from './bytes';
 import { SecretKeyError } from './key-error';
 import { CHECKS_OWNERSHIP, checkKeyFileStats, checkKeyFolders } from './key-file-permissions';
 
@@ -52,12 +53,12 @@ export function parseSecretKey(hex: string, origin = 'secretKey'): Buffer {
 }
 
 export function generateSecretKey(): Buffer {
-  return Buffer.from(iroh.SecretKey.generate().toBytes());
+  return fromBindingBytes(iroh.SecretKey.generate().toBytes());
 }
 
 /** The endpoint id (hex public key) of a secret key. */
 export function endpointIdOf(secretKey: Buffer): string {
-  return iroh.SecretKey.fromBytes(Array.from(secretKey)).public().toString();
+  return iroh.SecretKey.fromBytes(toBindingBytes([secretKey], secretKey.length)).public().toString();
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import { encodeFrameHeader } from './codec';
 import { FrameType } from './frames';
+import type { WirePayload } from './stream-encoder';
 
 /**
  * Where a {@link FrameWriter} delivers its batches: the parts of one write, in order, and
@@ -37,6 +38,18 @@ export const DEFAULT_FRAME_WRITER_OPTIONS: FrameWriterOptions = {
   schedule: flush => setImmediate(flush),
 };
 
+const EMPTY = Buffer.alloc(0);
+
+/** A frame held back behind one whose payload is still being prepared. */
+interface StagedFrame {
+  type: FrameType;
+  id: number;
+  /** Null until the payload is ready. */
+  payload: WirePayload | null;
+  /** Bytes counted for it while staged (the uncompressed size for a pending one). */
+  size: number;
+}
+
 interface Waiter {
   /** Resolved once this many bytes (counted since the writer started) are written. */
   upTo: number;
@@ -61,6 +74,10 @@ export class FrameWriter {
   private closed = false;
   private failure: Error | null = null;
   private waiters: Waiter[] = [];
+  /** Frames queued behind a payload still being prepared, in call order (empty most of the time). */
+  private staged: StagedFrame[] = [];
+  private stagedBytes = 0;
+  private stagedWaiters: Array<() => void> = [];
   private readonly flush = () => {
     this.scheduled = false;
     void this.drain();
@@ -80,26 +97,77 @@ export class FrameWriter {
     return this.writtenTotal;
   }
 
-  /** Bytes queued and not yet handed to the sink. */
+  /** Bytes queued and not yet handed to the sink (payloads still being prepared count uncompressed). */
   get pendingBytes(): number {
-    return this.queuedBytes;
+    return this.queuedBytes + this.stagedBytes;
   }
 
   get isClosed(): boolean {
     return this.closed || this.failure !== null;
   }
 
-  /** Queues a frame. Returns false (and drops it) when the writer is closed or failed. */
-  write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
+  /**
+   * Queues a frame whose payload is `prefix` (if any) then `payload`. Returns false (and drops
+   * it) when the writer is closed or failed.
+   */
+  write(type: FrameType, id: number, payload: Buffer | null, flags = 0, prefix: Buffer | null = null): boolean {
     if (this.closed || this.failure) return false;
-    const length = payload === null ? 0 : payload.length;
+    if (this.staged.length > 0) {
+      const size = (payload?.length ?? 0) + (prefix?.length ?? 0);
+      this.staged.push({ type, id, payload: { prefix, body: payload ?? EMPTY, flags }, size });
+      this.stagedBytes += size;
+      return true;
+    }
+    this.enqueue(type, id, payload, flags, prefix);
+    return true;
+  }
+
+  /**
+   * Queues a frame whose payload is still being prepared (compressed off the event loop).
+   * Frames queued after it wait behind it, so frames go out in the order of the calls;
+   * `sizeHint` counts in {@link pendingBytes} meanwhile. `pending` must not reject.
+   */
+  writeDeferred(type: FrameType, id: number, pending: Promise<WirePayload>, sizeHint: number): boolean {
+    if (this.closed || this.failure) return false;
+    const entry: StagedFrame = { type, id, payload: null, size: sizeHint };
+    this.staged.push(entry);
+    this.stagedBytes += sizeHint;
+    void pending.then(payload => {
+      entry.payload = payload;
+      this.releaseStaged();
+    });
+    return true;
+  }
+
+  private releaseStaged(): void {
+    while (this.staged.length > 0 && this.staged[0].payload !== null) {
+      const entry = this.staged.shift() as StagedFrame;
+      this.stagedBytes -= entry.size;
+      const { prefix, body, flags } = entry.payload as WirePayload;
+      // Accepted before any close(): written even if the writer has closed since.
+      if (!this.failure) this.enqueue(entry.type, entry.id, body.length > 0 ? body : null, flags, prefix);
+    }
+    if (this.staged.length === 0 && this.stagedWaiters.length > 0) {
+      const waiters = this.stagedWaiters;
+      this.stagedWaiters = [];
+      waiters.forEach(resolve => resolve());
+    }
+  }
+
+  /** Resolves once no frame is staged. */
+  private stagedDrained(): Promise<void> {
+    return new Promise(resolve => this.stagedWaiters.push(resolve));
+  }
+
+  private enqueue(type: FrameType, id: number, payload: Buffer | null, flags: number, prefix: Buffer | null): void {
+    const prefixLength = prefix === null ? 0 : prefix.length;
+    const length = (payload === null ? 0 : payload.length) + prefixLength;
     const header = encodeFrameHeader(type, flags, id, length);
     this.parts.push(header);
     let size = header.length;
-    if (length > 0) {
-      this.parts.push(payload as Buffer);
-      size += length;
-    }
+    if (prefixLength > 0) this.parts.push(prefix as Buffer);
+    if (length > prefixLength) this.parts.push(payload as Buffer);
+    size += length;
     if (this.queuedBytes === 0 && !this.writing) this.lastProgressAt = Date.now();
     this.queuedBytes += size;
     this.enqueuedTotal += size;
@@ -107,19 +175,20 @@ export class FrameWriter {
       this.scheduled = true;
       this.options.schedule(this.flush);
     }
-    return true;
   }
 
   /** Resolves once everything queued so far has been handed to the sink. */
   flushed(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.staged.length > 0) return this.stagedDrained().then(() => this.flushed());
     if (this.writtenTotal >= this.enqueuedTotal) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ upTo: this.enqueuedTotal, resolve, reject }));
   }
 
   /** Resolves once at most `bytes` remain queued (or the writer failed). */
   drainedBelow(bytes: number): Promise<void> {
-    if (this.queuedBytes <= bytes || this.failure) return Promise.resolve();
+    if (this.pendingBytes <= bytes || this.failure) return Promise.resolve();
+    if (this.staged.length > 0) return this.stagedDrained().then(() => this.drainedBelow(bytes));
     const target = this.enqueuedTotal - bytes;
     return new Promise(resolve => this.waiters.push({ upTo: target, resolve, reject: () => resolve() }));
   }
@@ -176,6 +245,9 @@ export class FrameWriter {
         const waiters = this.waiters;
         this.waiters = [];
         waiters.forEach(w => w.reject(this.failure as Error));
+        const stagedWaiters = this.stagedWaiters;
+        this.stagedWaiters = [];
+        stagedWaiters.forEach(resolve => resolve());
         this.onError(this.failure);
       }
     }

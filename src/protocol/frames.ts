@@ -60,8 +60,8 @@ export function frameTypeName(type: number): string {
 
 /**
  * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
- * sent only to a peer whose HELLO announced the matching feature; 0x10 (brotli-compressed
- * payload), 0x20 (reply metadata) and 0x40 (pattern by index) are reserved for such features.
+ * sent only to a peer whose HELLO announced the matching feature (BROTLI, PATTERN_REF); 0x20
+ * (reply metadata) is reserved for such a feature.
  */
 export enum FrameFlag {
   NONE = 0,
@@ -81,13 +81,25 @@ export enum FrameFlag {
    */
   DEADLINE = 0x08,
   /**
-   * The payload is compressed with brotli instead of DEFLATE. Reserved: not in
-   * {@link KNOWN_FLAGS} until a HELLO feature lets peers agree on it.
+   * The payload (after any prefix outside compression) is compressed with brotli. Sent only
+   * to a peer whose HELLO announced {@link Feature.BROTLI}.
    */
   BROTLI = 0x10,
+  /**
+   * REQUEST and EVENT in the compact layout: the payload starts with a pattern reference (a
+   * pattern defined once per stream, then named by its index), and the body that follows has
+   * no pattern field. Sent only to a peer whose HELLO announced {@link Feature.PATTERN_TABLE}.
+   */
+  PATTERN_REF = 0x40,
 }
 
-export const KNOWN_FLAGS = FrameFlag.COMPRESSED | FrameFlag.BINARY | FrameFlag.ENVELOPE | FrameFlag.DEADLINE;
+export const KNOWN_FLAGS =
+  FrameFlag.COMPRESSED |
+  FrameFlag.BINARY |
+  FrameFlag.ENVELOPE |
+  FrameFlag.DEADLINE |
+  FrameFlag.BROTLI |
+  FrameFlag.PATTERN_REF;
 
 /**
  * Error codes: carried in GOAWAY frames, in per-request transport errors, and as the QUIC
@@ -128,6 +140,12 @@ export interface Frame {
   flags: number;
   id: number;
   payload: Buffer;
+  /**
+   * REQUEST and EVENT frames that named their pattern by reference ({@link FrameFlag.PATTERN_REF}):
+   * the pattern, resolved by the stream that received the frame, which also removed the
+   * reference from `payload` and the flag from `flags`. The body then has no pattern field.
+   */
+  pattern?: string;
 }
 
 /**

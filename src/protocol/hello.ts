@@ -26,6 +26,13 @@ export enum Feature {
    * finish; requests that arrive after it are refused with GOING_AWAY, never run.
    */
   DRAIN = 1 << 1,
+  /** Payloads may be compressed with brotli ({@link FrameFlag.BROTLI}); the sender reads them too. */
+  BROTLI = 1 << 2,
+  /**
+   * REQUEST and EVENT frames may name their pattern by reference ({@link FrameFlag.PATTERN_REF}):
+   * the receiver keeps a per-stream pattern table (docs/protocol.md, "Pattern table").
+   */
+  PATTERN_TABLE = 1 << 3,
 }
 
 export interface Hello {

@@ -8,4 +8,7 @@ export * from './varint';
 export * from './messages';
 export * from './hello';
 export * from './receive-budget';
+export * from './compression';
+export * from './pattern-table';
+export * from './stream-encoder';
 export * from './inflate';

@@ -78,6 +78,9 @@ export function withDeadline(payload: EncodedPayload, timeoutMs: number): Encode
     bytes: Buffer.concat([prefix, payload.bytes], prefix.length + payload.bytes.length),
     flags: payload.flags | FrameFlag.DEADLINE,
     uncompressedLength: payload.uncompressedLength,
+    // Counted in the body after the varint.
+    pattern: payload.pattern,
+    patternEnd: payload.patternEnd,
   };
 }
 
@@ -97,10 +100,17 @@ export function decodeRequestMessage(frame: Frame, maxMessageSize: number): Deco
     timeoutMs = cursor.value;
     payload = payload.subarray(cursor.offset);
   }
+  if (frame.flags & FrameFlag.PATTERN_REF) {
+    // References are resolved by the stream that received the frame, in stream order.
+    throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, 'request: pattern reference outside a stream');
+  }
   const decoded: DecodedRequest =
     frame.flags & FrameFlag.ENVELOPE
       ? { envelope: true, value: decodeValue(decompress(payload, frame.flags, maxMessageSize), frame.flags) }
-      : { envelope: false, body: decodeRequestBody(decompress(payload, frame.flags, maxMessageSize), frame.flags) };
+      : {
+          envelope: false,
+          body: decodeRequestBody(decompress(payload, frame.flags, maxMessageSize), frame.flags, frame.pattern),
+        };
   if (timeoutMs !== undefined) decoded.timeoutMs = timeoutMs;
   return decoded;
 }

@@ -18,6 +18,13 @@ export interface EncodedPayload {
   flags: number;
   /** Size before compression, when `bytes` is compressed. */
   uncompressedLength?: number;
+  /**
+   * A request body in the compact layout, not compressed: its pattern, and where the pattern
+   * field ends in the body (the body is `bytes` after the deadline varint, when there is one).
+   * A stream that shares a pattern table with its peer sends a reference instead of the field.
+   */
+  pattern?: string;
+  patternEnd?: number;
 }
 
 /**
@@ -83,34 +90,52 @@ export interface RequestBody {
   data: unknown;
 }
 
+/**
+ * A request body; the result names its pattern and where the pattern field ends (for pattern
+ * tables). JSON text is written straight into the body, without an intermediate Buffer.
+ */
 export function encodeRequestBody(pattern: string, data: unknown, metadata: unknown): EncodedPayload {
-  const patternBytes = Buffer.from(pattern, 'utf8');
+  const patternLength = Buffer.byteLength(pattern, 'utf8');
   const metaJson = metadata === undefined ? undefined : JSON.stringify(metadata);
-  const metaBytes = metaJson === undefined ? EMPTY : Buffer.from(metaJson, 'utf8');
-  const value = encodeValue(data);
-  const headLength =
-    varintSize(patternBytes.length) + patternBytes.length + varintSize(metaBytes.length) + metaBytes.length;
-  const bytes = Buffer.allocUnsafe(headLength + value.bytes.length);
-  let offset = writeVarint(bytes, 0, patternBytes.length);
-  offset += patternBytes.copy(bytes, offset);
-  offset = writeVarint(bytes, offset, metaBytes.length);
-  offset += metaBytes.copy(bytes, offset);
-  value.bytes.copy(bytes, offset);
-  return { bytes, flags: value.flags };
+  const metaLength = metaJson === undefined ? 0 : Buffer.byteLength(metaJson, 'utf8');
+  let binary: Buffer | null = null;
+  let json: string | undefined;
+  if (data instanceof Uint8Array) binary = encodeValue(data).bytes;
+  else if (data !== undefined) json = JSON.stringify(data);
+  const dataLength = binary !== null ? binary.length : json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
+  const headLength = varintSize(patternLength) + patternLength + varintSize(metaLength) + metaLength;
+  const bytes = Buffer.allocUnsafe(headLength + dataLength);
+  let offset = writeVarint(bytes, 0, patternLength);
+  offset += bytes.write(pattern, offset, patternLength, 'utf8');
+  const patternEnd = offset;
+  offset = writeVarint(bytes, offset, metaLength);
+  if (metaJson !== undefined) offset += bytes.write(metaJson, offset, metaLength, 'utf8');
+  if (binary !== null) binary.copy(bytes, offset);
+  else if (json !== undefined) bytes.write(json, offset, dataLength, 'utf8');
+  return { bytes, flags: binary !== null ? FrameFlag.BINARY : FrameFlag.NONE, pattern, patternEnd };
 }
 
-export function decodeRequestBody(bytes: Buffer, flags: number): RequestBody {
+/**
+ * Reads a request body. `resolvedPattern` is the pattern a stream resolved from a pattern
+ * reference ({@link FrameFlag.PATTERN_REF}): the body then starts at the metadata length.
+ */
+export function decodeRequestBody(bytes: Buffer, flags: number, resolvedPattern?: string): RequestBody {
   const cursor = { value: 0, offset: 0 };
   const end = bytes.length;
   let ok: boolean;
-  try {
-    ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
-  } catch {
-    ok = false;
+  let pattern: string;
+  if (resolvedPattern === undefined) {
+    try {
+      ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request body: bad pattern length');
+    pattern = bytes.toString('utf8', cursor.offset, cursor.offset + cursor.value);
+    cursor.offset += cursor.value;
+  } else {
+    pattern = resolvedPattern;
   }
-  if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request body: bad pattern length');
-  const pattern = bytes.toString('utf8', cursor.offset, cursor.offset + cursor.value);
-  cursor.offset += cursor.value;
   try {
     ok = readVarint(bytes, end, cursor) && cursor.offset + cursor.value <= end;
   } catch {

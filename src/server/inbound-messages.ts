@@ -74,7 +74,8 @@ export class InboundMessages {
       return;
     }
     if (this.events.tryStart(channel.peer, () => this.runEvent(channel, frame))) return;
-    return this.events.whenRoom(channel.peer).then(() => (channel.isClosed ? undefined : this.onEvent(channel, frame)));
+    // An event received is handled even if its stream closed meanwhile (as over TCP).
+    return this.events.whenRoom(channel.peer).then(() => this.onEvent(channel, frame));
   }
 
   /**

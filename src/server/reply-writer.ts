@@ -16,7 +16,6 @@ import type { ServerRequest } from './server-request';
 
 export interface ReplyWriterOptions {
   maxMessageSize: number;
-  compressionThreshold: number;
   maxPendingReplyBytes: number;
   /** The custom serializer, when the server has one. */
   serializer: ConsumerSerializer | null;
@@ -33,7 +32,7 @@ export class ReplyWriter {
 
   /** Writes one reply of `request`; `serialize` false bypasses the custom serializer (gRPC calls). */
   write(channel: ServerChannel, request: ServerRequest, message: ReplyMessage, serialize: boolean): void {
-    const { serializer, compressionThreshold, maxMessageSize, maxPendingReplyBytes } = this.options;
+    const { serializer, maxMessageSize, maxPendingReplyBytes } = this.options;
     // Nobody will read it: encoding (and compressing) it would be wasted work.
     if (channel.isClosed) {
       request.cancel();
@@ -42,10 +41,11 @@ export class ReplyWriter {
     const type = replyFrameType(message);
     let payload;
     try {
+      // Not compressed here: the channel's stream compresses with the codec its client reads.
       payload =
         serialize && serializer
-          ? encodeEnvelope(serializer.serialize({ ...message, id: String(request.id) }), compressionThreshold)
-          : encodeReplyMessage(message, compressionThreshold);
+          ? encodeEnvelope(serializer.serialize({ ...message, id: String(request.id) }), 0)
+          : encodeReplyMessage(message, 0);
     } catch (err) {
       this.fail(request, ErrorCode.INTERNAL_ERROR, `Reply could not be serialized: ${errorMessage(err)}`);
       return;
@@ -63,7 +63,7 @@ export class ReplyWriter {
       );
       return;
     }
-    channel.write(type, request.id, payload.bytes, payload.flags);
+    channel.write(type, request.id, payload);
     if (isFinalReply(type)) request.finished();
   }
 

@@ -12,6 +12,8 @@ export interface ServerChannelHost {
   readonly logger: LoggerService;
   /** The server's HELLO features. */
   readonly features: number;
+  /** Payloads at least this large are compressed when that pays (0: never). */
+  readonly compressionThreshold: number;
   /** Shares the event loop among the streams that received frames. */
   readonly scheduler: FrameScheduler;
   /** Turns at reading for the streams receiving large frames. */

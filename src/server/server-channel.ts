@@ -1,6 +1,7 @@
 import iroh = require('../iroh/binding');
-import { closeConnection, settledWithin } from '../iroh';
+import { closeConnection } from '../iroh';
 import {
+  EncodedPayload,
   ErrorCode,
   Frame,
   FrameType,
@@ -53,11 +54,7 @@ export class ServerChannel implements RequestOwner {
   private closed = false;
   /** GOAWAY sent: the server is draining this stream. */
   private goneAway = false;
-  /**
-   * Handlers still running after their request ended (a Promise cannot be stopped). They
-   * count against the concurrency limit until they finish, or a client could start any
-   * number of them by cancelling each request right after sending it.
-   */
+  /** Handlers still running after their request ended (a Promise cannot be stopped): they count against the concurrency limit. */
   private outlivingHandlers = 0;
   /** Settled once the client is done with the stream: it finished its side, or the stream closed. */
   private clientIsDone: () => void = () => undefined;
@@ -84,7 +81,7 @@ export class ServerChannel implements RequestOwner {
       onClosed: error => this.onClosed(error),
       readPause: () => this.intake.beforeRead(),
       receiveBudget: this.intake.receiveBudget,
-    });
+    }, { compressionThreshold: host.compressionThreshold });
   }
 
   start(): this {
@@ -178,8 +175,10 @@ export class ServerChannel implements RequestOwner {
     return this.stream.writer.pendingBytes;
   }
 
-  write(type: FrameType, id: number, payload: Buffer | null, flags = 0): boolean {
-    return this.stream.writer.write(type, id, payload, flags);
+  /** Writes a frame; an encoded message goes compressed with the codec the client reads, when that pays. */
+  write(type: FrameType, id: number, payload: Buffer | EncodedPayload | null, flags = 0): boolean {
+    if (payload === null || Buffer.isBuffer(payload)) return this.stream.writer.write(type, id, payload, flags);
+    return this.stream.send(type, id, payload);
   }
 
   /**
@@ -199,7 +198,6 @@ export class ServerChannel implements RequestOwner {
     this.close();
   }
 
-
   /**
    * Finishes the stream and waits until the client has received everything written (or
    * `timeoutMs`): closing the connection earlier would discard replies still in flight.
@@ -209,9 +207,10 @@ export class ServerChannel implements RequestOwner {
   }
 
   /**
-   * Stops serving the stream: what it received and has not handled is dropped, requests in
-   * flight are cancelled (their handlers stopped, no more replies encoded), its memory is
-   * given back, and our side is finished.
+   * Stops serving the stream: requests in flight are cancelled (their handlers stopped, no
+   * more replies encoded) and requests received but not started are dropped, nobody being
+   * there for their replies; events it received are still handled, as a TCP server handles
+   * what it read before the connection went. Its memory is given back, our side finished.
    */
   close(): void {
     this.closed = true;
@@ -261,10 +260,7 @@ export class ServerChannel implements RequestOwner {
   recordBadMessage(): void {
     if (++this.peer.badMessages > MAX_BAD_MESSAGES) {
       this.onProtocolError(
-        new ProtocolError(
-          ErrorCode.PROTOCOL_ERROR,
-          `more than ${MAX_BAD_MESSAGES} malformed or oversized messages on this connection`,
-        ),
+        new ProtocolError(ErrorCode.PROTOCOL_ERROR, `more than ${MAX_BAD_MESSAGES} malformed or oversized messages on this connection`),
       );
     }
   }
@@ -290,7 +286,7 @@ export class ServerChannel implements RequestOwner {
 
   /** One received frame, in order; a promise while its work goes on (the next frames wait). */
   private route(frame: Frame): FrameWork {
-    if (this.isClosed) return;
+    if (this.isClosed && (this.failed || frame.type !== FrameType.EVENT)) return;
     switch (frame.type) {
       case FrameType.REQUEST:
         // A client that leaves its replies unread gets nothing more computed for it until it reads.
@@ -327,6 +323,8 @@ export class ServerChannel implements RequestOwner {
     if (frame.id === HELLO_ID) {
       try {
         this.hello = decodeHello(frame.payload);
+        // At once: a request right behind the HELLO may name its pattern by reference.
+        this.stream.agree(this.host.features & this.hello.features);
       } catch (err) {
         this.onProtocolError(err as ProtocolError);
         return;
@@ -377,10 +375,15 @@ export class ServerChannel implements RequestOwner {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Nothing received is handled any more; the memory it held is given back. */
+  /**
+   * Nothing more is decoded, and once the events already received are worked through (at
+   * once, when the peer broke the protocol) the memory the stream held is given back.
+   */
   private stopReceiving(): void {
     this.stream.stopDecoding();
-    this.intake.stop();
+    const idle = this.failed ? null : this.intake.whenIdle();
+    if (idle) void idle.then(() => this.intake.stop());
+    else this.intake.stop();
   }
 
   private cancelAll(): void {

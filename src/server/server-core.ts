@@ -16,7 +16,7 @@ import {
 import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
-import { ErrorCode, Feature, Frame, OversizedFrame, ReplyMessage } from '../protocol';
+import { ErrorCode, Feature, Frame, MAX_DEFINING_PAYLOAD, OversizedFrame, ReplyMessage } from '../protocol';
 import { AcceptHost, acceptConnections } from './accept-loop';
 import { Admission } from './admission';
 import { ConnectionRegistry, PeerConnection } from './connection-registry';
@@ -44,8 +44,14 @@ export interface ServerCoreHost {
   setStatus(status: IrohStatus): void;
 }
 
-/** What this server announces in its HELLO. */
-const SERVER_FEATURES = Feature.DEADLINE | Feature.DRAIN;
+/**
+ * What this server announces in its HELLO. PATTERN_TABLE needs every frame that may define a
+ * pattern to be read whole, so only a server that takes messages of that size announces it.
+ */
+function serverFeatures(maxMessageSize: number): number {
+  const patterns = maxMessageSize >= MAX_DEFINING_PAYLOAD ? Feature.PATTERN_TABLE : 0;
+  return Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | patterns;
+}
 
 /** How long a shutdown waits for a client to receive what was written to it. */
 const DELIVERY_TIMEOUT = 2000;
@@ -59,7 +65,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   readonly maxMessageSize: number;
   readonly limits: ServerLimits;
   readonly registry = new ConnectionRegistry();
-  readonly features = SERVER_FEATURES;
+  readonly features: number;
+  readonly compressionThreshold: number;
   readonly scheduler = new FrameScheduler();
   readonly readSlots = new ReadSlots();
   closing = false;
@@ -92,9 +99,10 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       maxInflateRatePerPeer: this.limits.maxInflateRatePerPeer,
     });
     this.inbound = new InboundMessages(this, this.admission, this.events, decoder);
+    this.features = serverFeatures(this.maxMessageSize);
+    this.compressionThreshold = protocol.compressionThreshold;
     this.replies = new ReplyWriter({
       maxMessageSize: this.maxMessageSize,
-      compressionThreshold: protocol.compressionThreshold,
       maxPendingReplyBytes: this.limits.maxPendingReplyBytes,
       serializer: host.serializer,
       logger: host.logger,

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   Feature,
   Frame,
+  FrameFlag,
   FrameType,
   ReplyMessage,
   decodeHello,
@@ -68,11 +69,14 @@ function request(options: { deadline?: number; router?: RequestRouter } = {}) {
 }
 
 describe('ClientChannel', () => {
-  it('starts the stream with HELLO (PING id 0) announcing DEADLINE and DRAIN', async () => {
+  it('starts the stream with HELLO (PING id 0) announcing DEADLINE, DRAIN, BROTLI and PATTERN_TABLE', async () => {
     const { stream, channel } = open();
     await settleIo();
     expect(stream.written[0]).toMatchObject({ type: FrameType.PING, id: 0 });
-    expect(decodeHello(stream.written[0].payload)).toEqual({ revision: 1, features: Feature.DEADLINE | Feature.DRAIN });
+    expect(decodeHello(stream.written[0].payload)).toEqual({
+      revision: 1,
+      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE,
+    });
     channel.close(new IrohClientError('CLIENT_CLOSED' as any, 'done'));
   });
 
@@ -106,6 +110,28 @@ describe('ClientChannel', () => {
     expect(decodeRequestMessage(old.stream.frames(FrameType.REQUEST)[0], 1 << 20).timeoutMs).toBeUndefined();
     toModern.cancel();
     toOld.cancel();
+  });
+
+  it('names patterns by reference and compresses with brotli toward a server that announced both, not toward a 1.0 server', async () => {
+    const big = { rows: Array.from({ length: 2000 }, (_, i) => ({ i, name: `row ${i}` })) };
+    const send = (channel: ClientChannel, data: unknown) =>
+      channel.write(new ClientRequest({ payload: encodeRequestMessage('sum', data, undefined, 0), callback: () => undefined, deadline: Infinity }));
+    const modern = await ready(Feature.BROTLI | Feature.PATTERN_TABLE);
+    const old = await ready(-1);
+    for (const { channel } of [modern, old]) {
+      send(channel, [1, 2]);
+      send(channel, [3, 4]);
+      send(channel, big);
+    }
+    await new Promise(r => setTimeout(r, 50));
+    await settleIo();
+    const flags = (s: typeof modern.stream) => s.frames(FrameType.REQUEST).map(f => f.flags);
+    expect(flags(modern.stream)).toEqual([FrameFlag.PATTERN_REF, FrameFlag.PATTERN_REF, FrameFlag.PATTERN_REF | FrameFlag.BROTLI]);
+    expect(flags(old.stream)).toEqual([0, 0, FrameFlag.COMPRESSED]);
+    // The 1.0 layout decodes as it always did.
+    const decoded = decodeRequestMessage(old.stream.frames(FrameType.REQUEST)[2], 1 << 20);
+    expect(decoded).toMatchObject({ envelope: false, body: { pattern: 'sum', data: big } });
+    for (const { channel } of [modern, old]) channel.close(new IrohClientError('CLIENT_CLOSED' as any, 'done'));
   });
 
   it('routes replies to their requests and reuses the id of a request that ended', async () => {

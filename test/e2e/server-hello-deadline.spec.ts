@@ -74,12 +74,15 @@ describe('the server side of HELLO, deadlines and draining', () => {
     return { bi, frames: watchFrames(bi) };
   }
 
-  it('answers a HELLO with its own: deadlines and draining', async () => {
+  it('answers a HELLO with its own: deadlines, draining, brotli and pattern tables', async () => {
     const { bi, frames } = await stream();
     await send(bi, hello(Feature.DEADLINE));
     const pong = await frames.next(f => f.type === FrameType.PONG);
     expect(pong.id).toBe(HELLO_ID);
-    expect(decodeHello(pong.payload)).toEqual({ revision: HELLO_REVISION, features: Feature.DEADLINE | Feature.DRAIN });
+    expect(decodeHello(pong.payload)).toEqual({
+      revision: HELLO_REVISION,
+      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE,
+    });
   });
 
   it('shows the caller its deadline on its own clock, and undefined without one', async () => {
@@ -104,8 +107,10 @@ describe('the server side of HELLO, deadlines and draining', () => {
     const started = Date.now();
     while (!seen.finalized.includes('at-deadline') && Date.now() - started < 3000) await new Promise(r => setTimeout(r, 10));
     expect(seen.finalized).toEqual(['at-deadline']);
+    // Frames written before the cancel may still be on the wire; after that, nothing more.
+    await new Promise(r => setTimeout(r, 100));
     const dataCount = frames.frames.filter(f => f.id === 1).length;
-    await new Promise(r => setTimeout(r, 150));
+    await new Promise(r => setTimeout(r, 200));
     expect(frames.frames.filter(f => f.id === 1)).toHaveLength(dataCount);
     expect(frames.frames.some(f => f.id === 1 && f.type !== FrameType.DATA)).toBe(false);
     expect(running.server.inflightRequests).toBe(0);

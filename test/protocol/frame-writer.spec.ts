@@ -186,4 +186,93 @@ describe('FrameWriter', () => {
     await writer.flushed();
     expect(decodeAll(rec.calls).map(f => f.payload.toString())).toEqual(['queued']);
   });
+
+  describe('prefixes and deferred payloads', () => {
+    function deferred() {
+      let resolve!: (p: { prefix: Buffer | null; body: Buffer; flags: number }) => void;
+      const promise = new Promise<{ prefix: Buffer | null; body: Buffer; flags: number }>(r => (resolve = r));
+      return { promise, resolve };
+    }
+
+    it('writes a prefix and a body as one payload', async () => {
+      const rec = recordingSink();
+      const writer = new FrameWriter(rec.sink, () => undefined);
+      writer.write(FrameType.REQUEST, 7, Buffer.from('body'), FrameFlag.BINARY, Buffer.from('pre:'));
+      writer.write(FrameType.REQUEST, 8, null, 0, Buffer.from('only'));
+      await writer.flushed();
+      const frames = decodeAll(rec.calls);
+      expect(frames.map(f => [f.id, f.flags, f.payload.toString()])).toEqual([
+        [7, FrameFlag.BINARY, 'pre:body'],
+        [8, 0, 'only'],
+      ]);
+    });
+
+    it('keeps frames queued after a deferred one behind it, in call order, and counts it as pending', async () => {
+      const rec = recordingSink();
+      const writer = new FrameWriter(rec.sink, () => undefined);
+      writer.write(FrameType.DATA, 1, Buffer.from('first'));
+      const slow = deferred();
+      expect(writer.writeDeferred(FrameType.DATA, 2, slow.promise, 10_000)).toBe(true);
+      writer.write(FrameType.DATA, 3, Buffer.from('third'));
+      writer.write(FrameType.END, 4, null);
+      expect(writer.pendingBytes).toBeGreaterThan(10_000);
+      let flushed = false;
+      const done = writer.flushed().then(() => (flushed = true));
+      await new Promise(r => setTimeout(r, 20));
+      expect(decodeAll(rec.calls).map(f => f.id)).toEqual([1]);
+      expect(flushed).toBe(false);
+      slow.resolve({ prefix: Buffer.from('p'), body: Buffer.from('second'), flags: FrameFlag.COMPRESSED });
+      await done;
+      const frames = decodeAll(rec.calls);
+      expect(frames.map(f => [f.id, f.payload.toString()])).toEqual([
+        [1, 'first'],
+        [2, 'psecond'],
+        [3, 'third'],
+        [4, ''],
+      ]);
+      expect(frames[1].flags).toBe(FrameFlag.COMPRESSED);
+      expect(writer.pendingBytes).toBe(0);
+    });
+
+    it('deferred payloads that finish out of order still go out in call order', async () => {
+      const rec = recordingSink();
+      const writer = new FrameWriter(rec.sink, () => undefined);
+      const a = deferred();
+      const b = deferred();
+      writer.writeDeferred(FrameType.DATA, 1, a.promise, 1);
+      writer.writeDeferred(FrameType.DATA, 2, b.promise, 1);
+      b.resolve({ prefix: null, body: Buffer.from('b'), flags: 0 });
+      await new Promise(r => setTimeout(r, 5));
+      expect(rec.calls).toHaveLength(0);
+      a.resolve({ prefix: null, body: Buffer.from('a'), flags: 0 });
+      await writer.flushed();
+      expect(decodeAll(rec.calls).map(f => f.payload.toString())).toEqual(['a', 'b']);
+    });
+
+    it('writes a deferred frame accepted before close(), and refuses new ones after it', async () => {
+      const rec = recordingSink();
+      const writer = new FrameWriter(rec.sink, () => undefined);
+      const slow = deferred();
+      writer.writeDeferred(FrameType.RESPONSE, 1, slow.promise, 5);
+      writer.close();
+      expect(writer.writeDeferred(FrameType.RESPONSE, 2, deferred().promise, 5)).toBe(false);
+      slow.resolve({ prefix: null, body: Buffer.from('late'), flags: 0 });
+      await writer.flushed();
+      expect(decodeAll(rec.calls).map(f => f.payload.toString())).toEqual(['late']);
+    });
+
+    it('drainedBelow() waits for deferred payloads too', async () => {
+      const rec = recordingSink();
+      const writer = new FrameWriter(rec.sink, () => undefined);
+      const slow = deferred();
+      writer.writeDeferred(FrameType.DATA, 1, slow.promise, 5000);
+      let drained = false;
+      const done = writer.drainedBelow(100).then(() => (drained = true));
+      await new Promise(r => setTimeout(r, 10));
+      expect(drained).toBe(false);
+      slow.resolve({ prefix: null, body: Buffer.from('x'), flags: 0 });
+      await done;
+      await writer.flushed();
+    });
+  });
 });

@@ -80,6 +80,7 @@ class FakeHost implements ServerChannelHost {
   readonly scheduler = new FrameScheduler();
   readonly readSlots = new ReadSlots();
   readonly features = Feature.DEADLINE | Feature.DRAIN;
+  readonly compressionThreshold = 1024;
   readonly warnings: string[] = [];
   readonly logger = { log: () => undefined, error: () => undefined, warn: (m: string) => this.warnings.push(m) } as unknown as LoggerService;
   readonly requests: Frame[] = [];

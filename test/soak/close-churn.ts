@@ -41,7 +41,9 @@ async function main(): Promise<number> {
   const server = new IrohServer({ relayMode: 'disabled', bindAddr: '127.0.0.1:0' });
   const app = await NestFactory.createMicroservice(MathModule, { strategy: server, logger: false });
   await app.listen();
-  const client = new ClientIroh({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', peer: server.ticket });
+  // releasePortOnClose: close() itself frees the endpoint's socket (forced collections); without it a
+  // port-0 client's socket goes at the process's next full collection.
+  const client = new ClientIroh({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', peer: server.ticket, releasePortOnClose: true });
   const before = { sockets: openSockets(), rssMiB: rssMiB() };
   const started = Date.now();
   for (let i = 0; i < CYCLES; i++) {

@@ -68,7 +68,7 @@ export class ClientGrpcIroh extends ClientIroh implements ClientGrpc, CallStarte
 
   /** @internal Starts a call: to a ready server, or queued while the servers connect. */
   startCall(spec: GrpcCallSpec, listener: GrpcCallListener): GrpcClientCall {
-    const limits = { timeout: this.timeout, compressionThreshold: this.compressionThreshold, maxMessageSize: this.maxMessageSize };
+    const limits = { timeout: this.timeout, maxMessageSize: this.maxMessageSize };
     return new GrpcClientCall(options => this.startRequest(options), spec, limits, listener);
   }
 

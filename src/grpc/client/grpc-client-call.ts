@@ -33,7 +33,6 @@ export interface GrpcCallSpec {
 export interface GrpcCallLimits {
   /** The client's own request timeout in ms (0: none); the earlier of it and the deadline applies. */
   timeout: number;
-  compressionThreshold: number;
   maxMessageSize: number;
 }
 
@@ -80,7 +79,8 @@ export class GrpcClientCall {
       if (Number.isFinite(remainingMs)) header.timeoutMs = Math.ceil(remainingMs);
       if (spec.requestStream) header.requestStream = true;
       if (spec.codec.protobuf) header.protobuf = true;
-      return encodeRequestMessage(spec.path, data, header, limits.compressionThreshold);
+      // Not compressed here: the channel's stream compresses with the codec its server reads.
+      return encodeRequestMessage(spec.path, data, header, 0);
     };
     if (!this.checkSize(payload(deadline - now))) return;
     this.request = start({
@@ -151,7 +151,7 @@ export class GrpcClientCall {
   private encode(message: unknown): EncodedPayload | null {
     const value = this.encodeMessage(message);
     if (value === FAILED) return null;
-    return this.checkSize(encodeStreamValue(value, this.limits.compressionThreshold));
+    return this.checkSize(encodeStreamValue(value, 0));
   }
 
   private encodeMessage(message: unknown): unknown {

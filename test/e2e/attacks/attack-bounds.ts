@@ -4,10 +4,10 @@
  * well-behaved client calls it (test/support/attack-rig.ts), and checks three things: the
  * server's memory, the good client's calls, and what the attacker was told.
  *
- * They run with the rest of the suite, except those that use {@link describeAttack}: they
- * are skipped unless RUN_ATTACKS is set (each says why). Run them all one at a time, so that
- * attacks do not share the machine's cores with each other:
- *   RUN_ATTACKS=1 npx jest test/e2e/attacks --runInBand
+ * They run on their own, one at a time, so that attacks share the machine's cores with
+ * nothing else: `npm run test:attacks` (CI runs it after the suite). Those that use
+ * {@link describeAttack} are skipped unless RUN_ATTACKS is set (each says why):
+ *   RUN_ATTACKS=1 npm run test:attacks
  * ATTACK_RESULTS=<folder> writes each attack's measured figures there as JSON.
  */
 
