@@ -20,6 +20,7 @@ const WORKLOADS = [
 
 const TRANSPORTS = [
   { key: 'iroh', label: 'nestjs-iroh' },
+  { key: 'iroh-io', label: 'nestjs-iroh, ioThread' },
   { key: 'tcp', label: 'Nest TCP' },
   { key: 'tcp-tls', label: 'Nest TCP + TLS' },
   { key: 'grpc', label: 'Nest gRPC' },
@@ -126,6 +127,19 @@ function cpuDelta(a, b) {
 }
 
 /**
+ * CPU time of the calling thread so far, in µs (Linux: /proc/thread-self/schedstat), or null.
+ * Called on the main thread, it is the main thread's alone: `process.cpuUsage()` counts every
+ * thread of the process (the binding's, libuv's, an I/O thread).
+ */
+function threadCpuUs() {
+  try {
+    return Number(require('fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * IPC request/response on top of `process.send`: `call(child, msg)` resolves with the reply that
  * carries the same `rid`. Children answer with `reply(msg, body)`.
  */
@@ -227,6 +241,7 @@ module.exports = {
   Samples,
   percentile,
   cpuDelta,
+  threadCpuUs,
   ipcClient,
   reply,
   memorySnapshot,

@@ -170,6 +170,10 @@ export class DirectConnection implements IoConnection {
   rtt(): number | null {
     return this.native.rtt();
   }
+
+  freshStats(): Promise<ConnectionStats> {
+    return Promise.resolve(this.native.stats());
+  }
 }
 
 export interface DirectBiStream extends IoBiStream {

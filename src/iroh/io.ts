@@ -71,6 +71,8 @@ export interface IoConnection {
   stats(): ConnectionStats;
   paths(): PathSnapshot[];
   rtt(): number | null;
+  /** The counters as they are now (with an I/O thread: asked of it). */
+  freshStats(): Promise<ConnectionStats>;
 }
 
 export interface IoBiStream {

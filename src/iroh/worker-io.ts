@@ -171,6 +171,11 @@ class WorkerConnection implements IoConnection {
     return this.snapshot.rtt;
   }
 
+  async freshStats(): Promise<ConnectionStats> {
+    this.snapshot = await this.link.call<ConnectionSnapshot>(Op.SNAPSHOT, this.handle);
+    return this.snapshot.stats;
+  }
+
   /** Asks the thread for fresh counters (one request at a time); until they come, the last ones serve. */
   private refresh(): void {
     if (this.refreshing || this.isClosed) return;
