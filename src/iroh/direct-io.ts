@@ -21,6 +21,33 @@ import { releaseNativeHandles } from './release';
  * converted (bytes.ts) on this thread, each call is one binding call.
  */
 
+/** Binding calls under way on this thread, and who waits for there to be none. */
+let inFlight = 0;
+let idleWaiters: Array<() => void> = [];
+
+/**
+ * Counts a binding call until it settles. A thread must not end while one is under way: the
+ * binding would answer into a thread that is gone and take the process down (io-worker.ts
+ * waits for none to be left before it lets its thread end).
+ */
+function tracked<T>(call: Promise<T>): Promise<T> {
+  inFlight++;
+  const settle = () => {
+    if (--inFlight > 0 || idleWaiters.length === 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    waiters.forEach(resolve => resolve());
+  };
+  call.then(settle, settle);
+  return call;
+}
+
+/** Resolves once no binding call is under way on this thread. */
+export function whenBindingIdle(): Promise<void> {
+  if (inFlight === 0) return Promise.resolve();
+  return new Promise(resolve => idleWaiters.push(resolve));
+}
+
 /** Binds an endpoint on the calling thread. */
 export async function bindDirect(config: EndpointConfig): Promise<DirectEndpoint> {
   const builder = iroh.Endpoint.builder();
@@ -42,7 +69,7 @@ export async function bindDirect(config: EndpointConfig): Promise<DirectEndpoint
     }
   }
   try {
-    return new DirectEndpoint(await builder.bind());
+    return new DirectEndpoint(await tracked(builder.bind()));
   } catch (err) {
     throw IrohError.from(`cannot bind iroh endpoint${config.bindAddr ? ` on ${config.bindAddr}` : ''}`, err);
   }
@@ -79,20 +106,20 @@ export class DirectEndpoint implements IoEndpoint {
   }
 
   async acceptNext(): Promise<DirectIncoming | null> {
-    const incoming = await this.open().acceptNext();
+    const incoming = await tracked(this.open().acceptNext());
     return incoming ? new DirectIncoming(incoming) : null;
   }
 
   async connect(peer: PeerAddress, alpn: Uint8Array): Promise<DirectConnection> {
     const native = this.open();
-    return new DirectConnection(await native.connect(endpointAddrOf(peer), toBindingBytes([alpn], alpn.length)));
+    return new DirectConnection(await tracked(native.connect(endpointAddrOf(peer), toBindingBytes([alpn], alpn.length))));
   }
 
   close(): Promise<void> {
     const native = this.native;
     if (!native) return Promise.resolve();
     this.native = null;
-    return native.close();
+    return tracked(native.close());
   }
 
   releasePort(sockets: readonly string[], deadlineMs?: number): Promise<boolean> {
@@ -113,15 +140,15 @@ export class DirectIncoming implements IoIncoming {
   constructor(private readonly native: iroh.Incoming) {}
 
   remoteAddr(): Promise<IncomingAddr> {
-    return this.native.remoteAddr();
+    return tracked(this.native.remoteAddr());
   }
 
   async accept(): Promise<DirectConnection> {
-    return new DirectConnection(await (await this.native.accept()).connect());
+    return new DirectConnection(await tracked(tracked(this.native.accept()).then(accepting => accepting.connect())));
   }
 
   refuse(): Promise<void> {
-    return this.native.refuse();
+    return tracked(this.native.refuse());
   }
 }
 
@@ -135,15 +162,15 @@ export class DirectConnection implements IoConnection {
   }
 
   async openBi(): Promise<DirectBiStream> {
-    return directBiStream(await this.native.openBi());
+    return directBiStream(await tracked(this.native.openBi()));
   }
 
   async acceptBi(): Promise<DirectBiStream> {
-    return directBiStream(await this.native.acceptBi());
+    return directBiStream(await tracked(this.native.acceptBi()));
   }
 
   closed(): Promise<string> {
-    return this.native.closed();
+    return tracked(this.native.closed());
   }
 
   close(code: number, reason: string): void {
@@ -189,24 +216,24 @@ export class DirectSendStream implements IoSendStream {
   constructor(private readonly native: iroh.SendStream) {}
 
   write(parts: readonly Uint8Array[], totalLength: number): Promise<void> {
-    return this.native.writeAll(toBindingBytes(parts, totalLength));
+    return tracked(this.native.writeAll(toBindingBytes(parts, totalLength)));
   }
 
   /** Writes bytes already converted for the binding (the I/O thread converts a write while the one before is under way). */
   writeConverted(bytes: number[]): Promise<void> {
-    return this.native.writeAll(bytes);
+    return tracked(this.native.writeAll(bytes));
   }
 
   finish(): Promise<void> {
-    return this.native.finish();
+    return tracked(this.native.finish());
   }
 
   stopped(): Promise<number | null> {
-    return this.native.stopped();
+    return tracked(this.native.stopped());
   }
 
   reset(code: number): Promise<void> {
-    return this.native.reset(BigInt(code));
+    return tracked(this.native.reset(BigInt(code)));
   }
 }
 
@@ -214,10 +241,10 @@ export class DirectRecvStream implements IoRecvStream {
   constructor(private readonly native: iroh.RecvStream) {}
 
   async read(maxBytes: number): Promise<Buffer> {
-    return fromBindingBytes(await this.native.read(maxBytes));
+    return fromBindingBytes(await tracked(this.native.read(maxBytes)));
   }
 
   stop(code: number): Promise<void> {
-    return this.native.stop(BigInt(code));
+    return tracked(this.native.stop(BigInt(code)));
   }
 }

@@ -9,6 +9,8 @@ import {
   Operation,
   SYNC_BYTES,
   SYNC_HEADER_BYTES,
+  SYNC_WORDS,
+  EXIT_WORD,
   Status,
   SyncState,
   errorFromRecord,
@@ -35,6 +37,9 @@ export function runningIoThreads(): number {
  * nothing meanwhile: the process may exit.
  */
 const LINGER_MS = 1000;
+
+/** How long `process.exit()` waits for the I/O thread's binding calls to settle. */
+const EXIT_WAIT_MS = 2000;
 
 /** How long a synchronous call waits for the I/O thread before it fails. */
 const SYNC_TIMEOUT_MS = 5000;
@@ -83,7 +88,7 @@ export class IoThreadLink {
 
   constructor() {
     const sync = new SharedArrayBuffer(SYNC_HEADER_BYTES + SYNC_BYTES);
-    this.syncWords = new Int32Array(sync, 0, 2);
+    this.syncWords = new Int32Array(sync, 0, SYNC_WORDS);
     this.syncBytes = new Uint8Array(sync, SYNC_HEADER_BYTES, SYNC_BYTES);
     const start: IoThreadStart = { sync };
     const entry = join(__dirname, __filename.endsWith('.ts') ? 'io-worker.ts' : 'io-worker.js');
@@ -92,11 +97,25 @@ export class IoThreadLink {
     this.hold(0);
     this.worker.on('message', (batch: Answer[]) => this.onAnswers(batch));
     this.worker.on('error', err => this.fail(new IrohError(`the iroh I/O thread failed: ${err.message}`, err)));
+    process.on('exit', this.beforeProcessExit);
     this.worker.once('exit', code => {
       running--;
+      process.off('exit', this.beforeProcessExit);
       this.fail(new IrohError(`the iroh I/O thread ended (exit code ${code})`));
     });
   }
+
+  /**
+   * `process.exit()` ends the thread without waiting for anything. A binding call still under
+   * way would then answer into the ended thread and abort the process, so the exit waits
+   * (blocked, at most {@link EXIT_WAIT_MS}) for the thread to close its endpoints and for their
+   * calls to settle.
+   */
+  private readonly beforeProcessExit = (): void => {
+    if (this.failure) return;
+    this.worker.postMessage([[Op.EXIT, 0, 0]]);
+    Atomics.wait(this.syncWords, EXIT_WORD, 0, EXIT_WAIT_MS);
+  };
 
   endpointOpened(): void {
     this.endpoints++;

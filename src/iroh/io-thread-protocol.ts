@@ -17,6 +17,11 @@ export const enum Op {
   RELEASE,
   /** No endpoint is left: the thread ends once the binding has nothing under way. */
   END,
+  /**
+   * The process is exiting (`process.exit()`), which ends the thread: close every endpoint
+   * and say, through {@link EXIT_WORD}, once the binding has nothing under way.
+   */
+  EXIT,
   ACCEPT_NEXT,
   CONNECT,
   CLOSE_ENDPOINT,
@@ -73,14 +78,15 @@ export interface IoThreadStart {
   sync: SharedArrayBuffer;
 }
 
-
 /**
  * Synchronous calls (the ticket, read where the caller cannot wait) are answered through
  * shared memory: the calling thread waits on word 0 (`Atomics.wait`) until the I/O thread
  * stores the answer's status there, word 1 holds the answer's length, and the answer (JSON,
- * UTF-8) follows.
+ * UTF-8) follows the header. Word 2 is set to 1 once the thread is quiet after {@link Op.EXIT}.
  */
-export const SYNC_HEADER_BYTES = 8;
+export const SYNC_HEADER_BYTES = 16;
+export const SYNC_WORDS = 3;
+export const EXIT_WORD = 2;
 export const SYNC_BYTES = 64 * 1024;
 export const enum SyncState {
   WAITING = 0,

@@ -1,5 +1,5 @@
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect } from './direct-io';
+import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect, whenBindingIdle } from './direct-io';
 import type { EndpointConfig, PeerAddress } from './io';
 import {
   Answer,
@@ -11,6 +11,8 @@ import {
   Operation,
   SYNC_BYTES,
   SYNC_HEADER_BYTES,
+  SYNC_WORDS,
+  EXIT_WORD,
   Status,
   SyncState,
   errorRecord,
@@ -46,7 +48,7 @@ class IoWorker {
     private readonly port: MessagePort,
     start: IoThreadStart,
   ) {
-    this.syncWords = new Int32Array(start.sync, 0, 2);
+    this.syncWords = new Int32Array(start.sync, 0, SYNC_WORDS);
     this.syncBytes = new Uint8Array(start.sync, SYNC_HEADER_BYTES, SYNC_BYTES);
   }
 
@@ -89,6 +91,9 @@ class IoWorker {
         // Pending binding calls keep the thread alive until they settle: ended earlier, the
         // binding would answer into a thread that is gone and take the process down.
         this.port.unref();
+        return undefined;
+      case Op.EXIT:
+        void this.exit();
         return undefined;
       case Op.ACCEPT_NEXT:
         return this.endpoint(handle)
@@ -174,6 +179,18 @@ class IoWorker {
       this.releases.set(handle, release);
       void release.finally(() => this.releases.delete(handle));
     }
+  }
+
+  /**
+   * The process is exiting and will end this thread: closes every endpoint so that what the
+   * binding has under way settles, then tells the calling thread (which waits, blocked) that
+   * nothing is left that could answer into the ended thread.
+   */
+  private async exit(): Promise<void> {
+    await Promise.allSettled([...this.endpoints.values()].map(endpoint => endpoint.close()));
+    await whenBindingIdle();
+    Atomics.store(this.syncWords, EXIT_WORD, 1);
+    Atomics.notify(this.syncWords, EXIT_WORD);
   }
 
   // ---------------------------------------------------------------- connections and streams
