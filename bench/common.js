@@ -20,12 +20,40 @@ const WORKLOADS = [
 
 const TRANSPORTS = [
   { key: 'iroh', label: 'nestjs-iroh' },
-  { key: 'iroh-io', label: 'nestjs-iroh, ioThread' },
   { key: 'tcp', label: 'Nest TCP' },
   { key: 'tcp-tls', label: 'Nest TCP + TLS' },
   { key: 'grpc', label: 'Nest gRPC' },
   { key: 'raw-stream', label: 'raw binding, stream per request' },
   { key: 'raw-framed', label: 'raw binding, one framed batched stream' },
+  // One ClientIroh in front of two server processes (requests balanced over both): reported,
+  // with no target on a 2-core machine, where the two servers share the cores with the client.
+  {
+    key: 'iroh-2peers',
+    label: 'nestjs-iroh, two servers behind one client',
+    servers: 2,
+    workloads: ['echo64@16', 'echo64@256', 'echo16k@16'],
+  },
+];
+
+/**
+ * Cells measured beside a transport with one thing changed, run right after it on the
+ * workloads listed (not in the chart). `preload` is required into both processes first.
+ */
+const VARIANTS = [
+  {
+    key: 'iroh-no-otel',
+    label: 'nestjs-iroh, no @opentelemetry/api',
+    of: 'iroh',
+    workloads: ['echo64@256'],
+    preload: 'no-otel.js',
+  },
+  {
+    // The endpoints of both processes in an I/O thread (servers/iroh.js io, the client's variant).
+    key: 'iroh-io',
+    label: 'nestjs-iroh, ioThread',
+    of: 'iroh',
+    workloads: WORKLOADS.map(w => w.key),
+  },
 ];
 
 /** Deterministic PRNG (mulberry32) so every run sends the same bytes. */
@@ -235,6 +263,7 @@ module.exports = {
   LOOPBACK_HOST,
   WORKLOADS,
   TRANSPORTS,
+  VARIANTS,
   makePayloads,
   jsonDocument,
   randomAscii,

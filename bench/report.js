@@ -99,6 +99,22 @@ function targets(results) {
     { issue: 11, name: '1 MiB JSON: event-loop max, worse process', want: '≤ 20 ms', value: worstLoop('json1m@1', 'maxMs'), ok: v => v <= 20, unit: ' ms' },
     { issue: 11, name: '1 MiB ASCII: loop held on CPU, worse process', want: '≤ 20 ms', value: worstLoop('ascii1m@1', 'cpuMaxMs'), ok: v => v <= 20, unit: ' ms' },
     { issue: 11, name: '1 MiB JSON: loop held on CPU, worse process', want: '≤ 20 ms', value: worstLoop('json1m@1', 'cpuMaxMs'), ok: v => v <= 20, unit: ' ms' },
+    {
+      issue: 13,
+      name: '64 B @256 req/s, OTel API, no provider vs no API',
+      want: '≥ 0.9×',
+      value: ratio(get('iroh', 'echo64@256')?.rps, get('iroh-no-otel', 'echo64@256')?.rps),
+      ok: v => v >= 0.9,
+      unit: '×',
+    },
+    {
+      issue: 13,
+      name: '64 B @256 CPU/req, OTel API, no provider vs no API',
+      want: '≤ 1.1×',
+      value: ratio(get('iroh', 'echo64@256')?.cpuPerOpUs, get('iroh-no-otel', 'echo64@256')?.cpuPerOpUs),
+      ok: v => v <= 1.1,
+      unit: '×',
+    },
     { issue: 5, name: '64 B @256 req/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'echo64@256')?.rps, get('tcp', 'echo64@256')?.rps), ok: v => v >= 1.0, unit: '×' },
     { issue: 5, name: '64 B @16 req/s vs Nest TCP', want: '≥ 0.8×', value: ratio(get('iroh', 'echo64@16')?.rps, get('tcp', 'echo64@16')?.rps), ok: v => v >= 0.8, unit: '×' },
     { issue: 5, name: '1 MiB JSON MB/s vs raw binding (stream per request)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-stream', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
@@ -112,6 +128,7 @@ function printTable(results, workloads, transports) {
   const rows = [];
   for (const w of workloads) {
     for (const t of transports) {
+      if (t.workloads && !t.workloads.includes(w.key)) continue; // a transport measured in a few cells only
       const r = results[t.key]?.workloads[w.key];
       if (!r) {
         rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '', '', '', '', '']);
@@ -151,7 +168,7 @@ function printTable(results, workloads, transports) {
 function printMemory(results, transports, config) {
   console.log('\nMemory (after GC; RSS includes the binding\'s native memory, heap = V8 heap + external):');
   const header = ['transport', 'server/idle conn', 'client/idle conn', 'server/in-flight req', 'client/in-flight req'];
-  const rows = transports.map(t => {
+  const rows = transports.filter(t => !t.workloads).map(t => {
     const m = results[t.key]?.memory;
     if (!m) return [t.label, '—', '—', '—', '—'];
     const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;
@@ -222,7 +239,7 @@ function printIoThreadComparison(rows) {
 }
 
 function printTargets(list) {
-  console.log('\nTargets (ratios from this run; issue 11, then issue 5):');
+  console.log('\nTargets (ratios from this run; issue 11, issue 13, then issue 5):');
   for (const t of list) {
     const v = t.value == null ? 'n/a' : `${fmt(t.value, 2)}${t.unit === 'ms' ? ' ms' : '×'}`;
     const status = t.met == null ? '?' : t.met ? 'met' : 'NOT met';

@@ -13,6 +13,11 @@
  * bench/loop-delay.js). "Nest TCP + TLS" runs with a throw-away self-signed certificate made with
  * `openssl` in a temporary folder (bench/tls.js); without openssl it is skipped, with the reason.
  *
+ * Variant cells (common.js VARIANTS) run right after their transport on a few workloads with
+ * one thing changed: "nestjs-iroh, no @opentelemetry/api" is nestjs-iroh at 64 B @256 in
+ * processes that cannot resolve `@opentelemetry/api` (the other nestjs-iroh rows have it
+ * installed, no provider registered), for issue 13's cost target. `--no-variants` skips them.
+ *
  * Options: --quick, --transports=iroh,tcp,…, --workloads=echo64@1,…, --out=path.json,
  * --no-memory, --no-loop-delay, --duration=ms, --warmup=ms, --wait-quiet=seconds (before each workload, wait that
  * long at most for other processes to stop using the CPU). The "other load" column says how many
@@ -24,7 +29,7 @@ const { writeFileSync, mkdirSync } = require('fs');
 const { join, dirname } = require('path');
 const os = require('os');
 const { execSync } = require('child_process');
-const { WORKLOADS, TRANSPORTS, makePayloads, ipcClient, sleep } = require('./common');
+const { WORKLOADS, TRANSPORTS, VARIANTS, makePayloads, ipcClient, sleep } = require('./common');
 const { renderChart } = require('./chart');
 const { makeCertificate } = require('./tls');
 const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets, ioThreadComparison, printIoThreadComparison } = require('./report');
@@ -61,6 +66,10 @@ const only = option('transports')?.split(',');
 const onlyWorkloads = option('workloads')?.split(',');
 const transports = TRANSPORTS.filter(t => !only || only.includes(t.key));
 const workloads = WORKLOADS.filter(w => !onlyWorkloads || onlyWorkloads.includes(w.key));
+/** Variant cells of the transports that run, on the workloads that run. */
+const variants = flag('no-variants')
+  ? []
+  : VARIANTS.filter(v => transports.some(t => t.key === v.of) && workloads.some(w => v.workloads.includes(w.key)));
 const OUT = option('out') ?? join(__dirname, 'results', QUICK ? 'quick.json' : 'latest.json');
 const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 
@@ -68,6 +77,8 @@ const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
   'iroh-base': ['servers/iroh.js'],
   'iroh-io': ['servers/iroh.js', 'io'],
+  'iroh-2peers': ['servers/iroh.js'],
+  'iroh-no-otel': ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
   'tcp-tls': ['servers/tcp.js', 'tls'], // + the certificate's folder, added in main()
   grpc: ['servers/grpc.js'],
@@ -76,9 +87,9 @@ const SERVER_SCRIPTS = {
 };
 
 const children = new Set();
-function spawnChild(script, argv, env = process.env) {
+function spawnChild(script, argv, env = process.env, preload = null) {
   const child = fork(join(__dirname, script), argv, {
-    execArgv: ['--expose-gc'],
+    execArgv: preload ? ['--expose-gc', '-r', join(__dirname, preload)] : ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
   });
@@ -248,11 +259,14 @@ async function startPair(transport) {
   const [script, ...argv] = SERVER_SCRIPTS[transport.key];
   // Where the nestjs-iroh processes load the package from (bench/iroh-dist.js).
   const env = transport.key === 'iroh-base' ? { ...process.env, BENCH_IROH_DIST: require('path').resolve(BASELINE_DIST) } : process.env;
-  const serverChild = spawnChild(script, argv, env);
-  const server = ipcClient(serverChild, `${transport.key} server`);
-  const pair = { serverChild, server, clientChild: null, client: null };
-  const { address } = await waitReady(serverChild, `${transport.key} server`);
-  pair.clientChild = spawnChild('clients/driver.js', [transport.key], env);
+  const serverChildren = Array.from({ length: transport.servers ?? 1 }, () => spawnChild(script, argv, env, transport.preload));
+  const servers = serverChildren.map((child, i) => ipcClient(child, `${transport.key} server${serverChildren.length > 1 ? ` ${i + 1}` : ''}`));
+  const server = servers.length === 1 ? servers[0] : serverGroup(servers);
+  const pair = { serverChildren, servers, server, clientChild: null, client: null };
+  const readies = await Promise.all(serverChildren.map(child => waitReady(child, `${transport.key} server`)));
+  // Several servers: the client gets their addresses as one comma-separated list.
+  const address = readies.map(r => r.address).join(',');
+  pair.clientChild = spawnChild('clients/driver.js', [transport.key], env, transport.preload);
   pair.client = ipcClient(pair.clientChild, `${transport.key} client`);
   await waitReady(pair.clientChild, `${transport.key} client`);
   await pair.client.call({ cmd: 'init', address });
@@ -262,7 +276,32 @@ async function startPair(transport) {
 async function stopPair(pair) {
   if (!pair) return;
   if (pair.clientChild) await stopChild(pair.clientChild, pair.client);
-  await stopChild(pair.serverChild, pair.server);
+  await Promise.all(pair.serverChildren.map((child, i) => stopChild(child, pair.servers[i])));
+}
+
+/**
+ * Several server processes measured as one: CPU summed, event-loop delay the worst of them;
+ * other commands answered by each, the first answer returned.
+ */
+function serverGroup(servers) {
+  return {
+    async call(msg, timeoutMs) {
+      const answers = await Promise.all(servers.map(s => s.call(msg, timeoutMs)));
+      if (msg.cmd === 'cpu') {
+        const cpu = { user: 0, system: 0 };
+        for (const a of answers) {
+          cpu.user += a.cpu.user;
+          cpu.system += a.cpu.system;
+        }
+        return { ...answers[0], cpu };
+      }
+      if (msg.cmd === 'loopStop') {
+        const delays = answers.map(a => a.loopDelay).filter(Boolean);
+        return { loopDelay: delays.reduce((a, b) => ((b.maxMs ?? 0) > (a.maxMs ?? 0) ? b : a), delays[0] ?? null) };
+      }
+      return answers[0];
+    },
+  };
 }
 
 async function runTransport(transport, payloads) {
@@ -270,7 +309,7 @@ async function runTransport(transport, payloads) {
   let pair = null;
   try {
     // Memory first, while both processes are fresh: later workloads leave freed-but-kept pages in RSS.
-    if (CONFIG.memory) {
+    if (CONFIG.memory && !transport.workloads) {
       const t0 = Date.now();
       try {
         pair = await startPair(transport);
@@ -287,10 +326,10 @@ async function runTransport(transport, payloads) {
         const failed = pair;
         pair = null;
         failed?.clientChild?.kill('SIGKILL');
-        failed?.serverChild.kill('SIGKILL');
+        failed?.serverChildren.forEach(child => child.kill('SIGKILL'));
       }
     }
-    for (const workload of workloads) {
+    for (const workload of workloads.filter(w => !transport.workloads || transport.workloads.includes(w.key))) {
       const t0 = Date.now();
       try {
         if (!pair) pair = await startPair(transport);
@@ -305,7 +344,7 @@ async function runTransport(transport, payloads) {
         pair = null;
         if (failed) {
           failed.clientChild?.kill('SIGKILL');
-          failed.serverChild.kill('SIGKILL');
+          failed.serverChildren.forEach(child => child.kill('SIGKILL'));
         }
       }
     }
@@ -350,11 +389,14 @@ async function main() {
   );
   const results = {};
   for (const t of transports) {
-    results[t.key] = await runTransport(t, payloads);
-    // Endpoints free their UDP ports when their process ends; give the OS a moment between transports.
-    await sleep(100);
+    for (const cell of [t, ...variants.filter(v => v.of === t.key)]) {
+      results[cell.key] = await runTransport(cell, payloads);
+      // Endpoints free their UDP ports when their process ends; give the OS a moment between transports.
+      await sleep(100);
+    }
   }
-  addRatios(results, workloads, transports);
+  const rows = transports.flatMap(t => [t, ...variants.filter(v => v.of === t.key)]);
+  addRatios(results, workloads, rows);
   const targetList = targets(results);
   const ioThread = ioThreadComparison(results, workloads);
   const durationSec = (Date.now() - started) / 1000;
@@ -388,6 +430,7 @@ async function main() {
       },
     },
     transports: Object.fromEntries(transports.map(t => [t.key, t.label])),
+    variants: Object.fromEntries(variants.map(v => [v.key, { label: v.label, of: v.of, workloads: v.workloads }])),
     workloads: workloads.map(w => ({ key: w.key, label: w.label, metric: w.metric, inflight: w.inflight ?? 1 })),
     results,
     targets: targetList,
@@ -396,7 +439,7 @@ async function main() {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(json, null, 2) + '\n');
   writeFileSync(CHART, renderChart(json));
-  printTable(results, workloads, transports);
+  printTable(results, workloads, rows);
   if (CONFIG.memory) printMemory(results, transports, CONFIG);
   printIoThreadComparison(ioThread);
   printTargets(targetList);

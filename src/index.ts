@@ -1,6 +1,6 @@
 export { IrohServer } from './server/iroh-server';
 export { IROH_TRANSPORT, NO_MESSAGE_HANDLER } from './constants';
-export { ClientIroh, IrohPingResult, IrohPeerPing } from './client/client-iroh';
+export { ClientIroh, IrohPingResult, IrohPeerPing, IrohSendOptions } from './client/client-iroh';
 export { IrohClientError, IrohClientErrorCode } from './client/client-errors';
 export { IrohContext, IrohContextArgs } from './context/iroh.context';
 export { IrohServerOptions, ClientIrohOptions, IrohProtocolOptions, AllowPeersOption } from './interfaces/iroh-options.interface';

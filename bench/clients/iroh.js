@@ -4,10 +4,14 @@ require('reflect-metadata');
 const { ClientIroh } = require('../iroh-dist');
 const { once, count } = require('./nest-common');
 
-async function create(ticket, payloads, variant) {
+async function create(address, payloads, variant) {
   const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0', ioThread: variant === 'iroh-io' };
+  // Several servers arrive as one comma-separated list of tickets: one client balances over them.
+  const tickets = address.split(',');
+  const ticket = tickets[0];
+  const target = tickets.length > 1 ? { peers: tickets } : { peer: ticket };
   const open = async () => {
-    const client = new ClientIroh({ ...LOOPBACK, peer: ticket });
+    const client = new ClientIroh({ ...LOOPBACK, ...target });
     await client.connect();
     return client;
   };

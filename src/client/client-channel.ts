@@ -1,4 +1,5 @@
 import iroh = require('../iroh/binding');
+import { ClientTelemetry, NOOP_CLIENT_TELEMETRY } from '../observability';
 import { FrameStream } from '../transport';
 import {
   DEFAULT_COMPRESSION_THRESHOLD,
@@ -28,7 +29,7 @@ import { PongWaiters } from './pong-waiters';
 const MAX_REQUEST_ID = 0x7fffffff;
 
 /** The features a client announces in its HELLO. */
-export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE;
+export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE | Feature.REPLY_METADATA;
 
 export interface ChannelSettings {
   /** Payloads at least this large are compressed when that pays (0: never). */
@@ -48,6 +49,8 @@ export interface ClientChannelHost {
   onChannelDraining(channel: ClientChannel, reason: string): void;
   /** A draining channel has no request left. */
   onChannelDrained(channel: ClientChannel): void;
+  /** Where the channel counts the bytes it writes and reads (none when absent). */
+  readonly telemetry?: ClientTelemetry;
 }
 
 /**
@@ -67,6 +70,8 @@ export class ClientChannel implements RequestCarrier {
   private readonly pongs = new PongWaiters();
   /** The features both sides announced (known once {@link hello} resolved). */
   features = 0;
+  /** The telemetry the channel's bytes, and its connection's opening and closing, are counted in. */
+  readonly telemetry: ClientTelemetry;
 
   private readonly ourFeatures: number;
 
@@ -76,9 +81,14 @@ export class ClientChannel implements RequestCarrier {
     keepAlive: KeepAliveOptions,
     settings: ChannelSettings = {},
   ) {
+    const telemetry = (this.telemetry = host.telemetry ?? NOOP_CLIENT_TELEMETRY);
     this.ourFeatures = settings.features ?? CLIENT_FEATURES;
     const compressionThreshold = settings.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.stream = new FrameStream(bi, host.maxMessageSize, {
+      ...(telemetry.enabled && {
+        bytesSent: bytes => telemetry.bytesSent(bytes),
+        bytesReceived: bytes => telemetry.bytesReceived(bytes),
+      }),
       onFrame: frame => this.onFrame(frame),
       onOversized: frame => this.onOversized(frame),
       onProtocolError: error => this.fail(protocolFailure(error)),
@@ -295,7 +305,7 @@ export class ClientChannel implements RequestCarrier {
     }
     let message: ReplyMessage | Promise<ReplyMessage>;
     try {
-      message = request.decode ? request.decode(frame) : this.host.decodeReply(frame);
+      message = request.decodeReply(frame, this.host);
     } catch (err) {
       if (!final) this.abandon(frame.id);
       request.fail(replyError(err));

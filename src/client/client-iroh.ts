@@ -6,6 +6,7 @@ import iroh = require('../iroh/binding');
 import { IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
+import { CallType, ClientCallTelemetry } from '../observability';
 import {
   EncodedPayload,
   Frame,
@@ -23,13 +24,16 @@ import {
   withoutCompression,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode, replyError } from './client-errors';
+import { ClientObservability } from './client-observability';
 import { resolveClientOptions } from './client-options';
-import { ClientRequest, ClientRequestOptions, ReplyCallback } from './client-request';
+import { ClientRequest, ClientRequestOptions } from './client-request';
 import { Connector } from './connector';
 import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
+import { IrohSendOptions, deliverReplies } from './reply-delivery';
 
 export { IrohPingResult } from './peer-connection';
+export { IrohSendOptions } from './reply-delivery';
 
 /** Compressed replies at least this large are inflated off the event loop (their output is some 256 KiB or more). */
 const ASYNC_INFLATE_FROM = 64 * 1024;
@@ -57,6 +61,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   private readonly emitter = new EventEmitter();
   private readonly connector: Connector;
   private readonly balancer: LoadBalancer;
+  private readonly observability: ClientObservability;
 
   constructor(options: ClientIrohOptions) {
     super();
@@ -69,13 +74,21 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     this.initializeDeserializer(options);
     this.connector = new Connector(options, settings.alpn, this.logger);
     const emit = (event: string, ...args: unknown[]) => this.emitter.emit(event, ...args);
-    this.balancer = new LoadBalancer(settings.targets, this.connector, settings.peer, this, {
-      status: status => this._status$.next(status),
-      connect: () => emit(IrohEventsMap.CONNECT),
-      disconnect: reason => emit(IrohEventsMap.DISCONNECT, reason),
-      peerConnect: endpointId => emit(IrohEventsMap.PEER_CONNECT, endpointId),
-      peerDisconnect: (endpointId, reason) => emit(IrohEventsMap.PEER_DISCONNECT, endpointId, reason),
-    });
+    this.observability = new ClientObservability(() => this.balancer.observePaths());
+    this.balancer = new LoadBalancer(
+      settings.targets,
+      this.connector,
+      settings.peer,
+      this,
+      {
+        status: status => this._status$.next(status),
+        connect: () => emit(IrohEventsMap.CONNECT),
+        disconnect: reason => emit(IrohEventsMap.DISCONNECT, reason),
+        peerConnect: endpointId => emit(IrohEventsMap.PEER_CONNECT, endpointId),
+        peerDisconnect: (endpointId, reason) => emit(IrohEventsMap.PEER_DISCONNECT, endpointId, reason),
+      },
+      () => this.observability.start(),
+    );
     this.emitter.on(IrohEventsMap.ERROR, () => undefined);
   }
 
@@ -94,6 +107,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
    * an attempt begun since the call. Requests do not need it: they connect on their own.
    */
   async connect(): Promise<void> {
+    this.observability.start();
     try {
       await this.balancer.whenReady();
     } catch (err) {
@@ -144,6 +158,7 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   async close(): Promise<void> {
     await this.balancer.close();
     await this.connector.close();
+    this.observability.dispose();
     this._status$.next(IrohStatus.DISCONNECTED);
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
@@ -165,13 +180,17 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   /**
    * As `ClientProxy#send`, without its `connect()` first: the request connects on its own,
    * and its deadline (`timeout`) counts from here, connecting included. The result is the
-   * same lazy Observable.
+   * same lazy Observable. `options` (not part of `ClientProxy`) may ask for the reply
+   * metadata.
    */
-  override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+  override send<TResult = any, TInput = any>(pattern: any, data: TInput, options?: IrohSendOptions): Observable<TResult> {
     if (pattern === null || pattern === undefined || data === null || data === undefined) {
       return super.send(pattern, data);
     }
-    return new Observable<TResult>(observer => this.publish(this.packetOf(pattern, data), this.createObserver(observer)));
+    const onReplyMetadata = options?.onReplyMetadata;
+    return new Observable<TResult>(observer =>
+      this.publishRequest(this.packetOf(pattern, data), this.createObserver(observer), onReplyMetadata),
+    );
   }
 
   /** The packet Nest builds: with Nest 12, through `createPacket`, so the dispatch hook runs. */
@@ -181,16 +200,37 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   protected publish(packet: ReadPacket & { metadata?: unknown }, callback: (packet: WritePacket) => void): () => void {
+    return this.publishRequest(packet, callback, undefined);
+  }
+
+  private publishRequest(
+    packet: ReadPacket & { metadata?: unknown },
+    callback: (packet: WritePacket) => void,
+    onReplyMetadata: IrohSendOptions['onReplyMetadata'],
+  ): () => void {
+    const pattern = this.normalizePattern(packet.pattern);
+    // A CLIENT span from here (the subscription) to the last reply, child of the active span.
+    const call = this.startTelemetry('request', pattern);
     let payload: EncodedPayload;
     try {
-      payload = this.encodePacket(packet);
+      payload = this.encodePacket(packet, pattern, call.inject(packet.metadata));
     } catch (err) {
+      call.end(err);
       callback({ err, isDisposed: true });
       return () => undefined;
     }
     const deadline = this.timeout > 0 ? Date.now() + this.timeout : Infinity;
-    const request = this.startRequest({ payload, callback: callback as ReplyCallback, deadline });
-    return () => request.cancel();
+    const replies = deliverReplies(callback, call, onReplyMetadata);
+    const request = this.startRequest({ payload, callback: replies, deadline, telemetry: call });
+    return () => {
+      request.cancel();
+      call.cancel();
+    };
+  }
+
+  /** The telemetry of a call starting now, as a child of the active span (for clients built on this one too). */
+  protected startTelemetry(type: CallType, pattern: string): ClientCallTelemetry {
+    return this.observability.startCall(type, pattern, this.balancer.peers);
   }
 
   /** Starts a request: to a ready peer, or queued while peers connect (for clients built on this one). */
@@ -201,11 +241,21 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket & { metadata?: unknown }): Promise<T> {
-    const payload = this.encodePacket(packet);
-    const peer = this.balancer.pickReady() ?? (await this.balancer.whenReady());
-    const channel = peer.transport?.channel;
-    if (!channel) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
-    await channel.event(payload);
+    const pattern = this.normalizePattern(packet.pattern);
+    // A CLIENT span until the event is handed to the connection.
+    const call = this.startTelemetry('event', pattern);
+    try {
+      const payload = this.encodePacket(packet, pattern, call.inject(packet.metadata));
+      const peer = this.balancer.pickReady() ?? (await this.balancer.whenReady());
+      const transport = peer.transport;
+      if (!transport) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Not connected');
+      call.setPeer(peer.endpointId, transport.path);
+      await transport.channel.event(payload);
+    } catch (err) {
+      call.end(err);
+      throw err;
+    }
+    call.end();
     return undefined as T;
   }
 
@@ -235,14 +285,19 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
       : withEnd(deserialized as ReplyMessage);
   }
 
-  private encodePacket(packet: ReadPacket & { metadata?: unknown }): EncodedPayload {
-    const pattern = this.normalizePattern(packet.pattern);
+  /** `metadata`: the packet's, with the trace context when there is one to pass on. */
+  private encodePacket(packet: ReadPacket & { metadata?: unknown }, pattern: string, metadata: unknown): EncodedPayload {
     let payload: EncodedPayload;
     try {
       // Not compressed here: the channel's stream compresses with the codec its server reads.
       payload = this.customSerializer
-        ? encodeEnvelope(this.serializer.serialize({ ...packet, pattern }), 0)
-        : encodeRequestMessage(pattern, packet.data, packet.metadata, 0);
+        ? encodeEnvelope(
+            this.serializer.serialize(
+              metadata === packet.metadata ? { ...packet, pattern } : ({ ...packet, pattern, metadata } as ReadPacket),
+            ),
+            0,
+          )
+        : encodeRequestMessage(pattern, packet.data, metadata, 0);
     } catch (err) {
       throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
     }

@@ -1,7 +1,24 @@
-import { EncodedPayload, Feature, Frame, ReplyMessage, messageSize, withDeadline } from '../protocol';
+import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../observability';
+import type { ConnectionPath } from '../observability';
+import {
+  EncodedPayload,
+  Feature,
+  Frame,
+  FrameFlag,
+  ReplyMessage,
+  ReplyMetadata,
+  messageSize,
+  takeReplyMetadata,
+  withDeadline,
+} from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 
-export type ReplyCallback = (message: ReplyMessage) => void;
+/** A reply as the client delivers it: Nest's reply message, with the handler's reply metadata on the last one. */
+export interface ClientReply extends ReplyMessage {
+  replyMetadata?: ReplyMetadata;
+}
+
+export type ReplyCallback = (message: ClientReply) => void;
 
 /** Decodes one reply frame of a request (default: the channel host's decoder). */
 export type ReplyDecoder = (frame: Frame) => ReplyMessage;
@@ -47,6 +64,8 @@ export interface ClientRequestOptions {
   decode?: ReplyDecoder | null;
   /** Request-stream messages follow through `send()` and `end()`. */
   upload?: boolean;
+  /** The call's telemetry, told which server the request is written to. */
+  telemetry?: ClientCallTelemetry;
 }
 
 /** Request-stream bytes kept for a transparent retry; past it the request can no longer move. */
@@ -72,6 +91,10 @@ export class ClientRequest {
   peer: unknown = null;
   /** Set by the router that queued or wrote it. */
   router: RequestRouter | null = null;
+  /** The call's telemetry (its owner records the replies; peers report where it went). */
+  readonly telemetry: ClientCallTelemetry;
+  /** The peer the telemetry was last told of. */
+  private tracedPeer: unknown = null;
   readonly decode: ReplyDecoder | null;
   readonly deadline: number;
   private readonly timeoutMs: number;
@@ -97,6 +120,7 @@ export class ClientRequest {
     this.deadline = options.deadline;
     this.decode = options.decode ?? null;
     this.uploading = options.upload === true;
+    this.telemetry = options.telemetry ?? NOOP_CLIENT_CALL;
     const now = Date.now();
     this.timeoutMs = Math.max(0, Math.round(this.deadline - now));
     if (Number.isFinite(this.deadline)) {
@@ -122,6 +146,23 @@ export class ClientRequest {
     if (remaining <= 0 || this.payload === null) return null;
     const base = typeof this.payload === 'function' ? this.payload(remaining) : this.payload;
     return features & Feature.DEADLINE && Number.isFinite(remaining) ? withDeadline(base, remaining) : base;
+  }
+
+  /** Tells the telemetry which server the request is written to, once per server. */
+  tracePeer(peer: unknown, endpointId: string, path: ConnectionPath | undefined): void {
+    if (this.tracedPeer === peer) return;
+    this.tracedPeer = peer;
+    this.telemetry.setPeer(endpointId, path);
+  }
+
+  /**
+   * One of its reply frames decoded, by its own decoder or else `host`'s; the frame that ends
+   * it may carry the handler's reply metadata. Throws what the decoder throws.
+   */
+  decodeReply(frame: Frame, host: { decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> }): ClientReply | Promise<ClientReply> {
+    if (!(frame.flags & FrameFlag.REPLY_METADATA)) return this.decode ? this.decode(frame) : host.decodeReply(frame);
+    const taken = takeReplyMetadata(frame);
+    return withReplyMetadata(this.decode ? this.decode(taken.frame) : host.decodeReply(taken.frame), taken.metadata);
   }
 
   /** Written to `carrier` as request `id`; request-stream messages given meanwhile follow it. */
@@ -251,6 +292,15 @@ export class ClientRequest {
         err => this.callback({ err, isDisposed: true }),
       );
   }
+}
+
+/** `reply` (or what it resolves to) with `metadata` as its reply metadata. */
+export function withReplyMetadata(
+  reply: ReplyMessage | Promise<ReplyMessage>,
+  metadata: ReplyMetadata | undefined,
+): ClientReply | Promise<ClientReply> {
+  if (metadata === undefined) return reply;
+  return isPromise(reply) ? reply.then(message => ({ ...message, replyMetadata: metadata })) : { ...reply, replyMetadata: metadata };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -10,6 +10,7 @@ import {
   releaseNativeHandles,
   releasesPortOnClose,
 } from '../iroh';
+import type { ConnectionPath } from '../observability';
 import { ErrorCode } from '../protocol';
 import { ClientChannel, ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
@@ -19,6 +20,11 @@ import { KeepAliveOptions } from './keep-alive';
 export interface Transport {
   connection: iroh.Connection;
   channel: ClientChannel;
+  /**
+   * The path the connection used when last looked at (at connect, at a ping, at a metrics
+   * collection): what spans report, so that a request makes no binding call for it.
+   */
+  path?: ConnectionPath;
 }
 
 export interface AttemptSettings {
@@ -113,7 +119,7 @@ export class Connector {
         err => opened.close(connectionLostError(bindingErrorMessage(err))),
       );
       await opened.hello(deadline - Date.now());
-      return { connection, channel: opened };
+      return { connection, channel: opened, path: selectedPath(connection)?.path };
     } catch (err) {
       if (channel) closeTransport({ connection, channel }, 'connect attempt failed');
       else closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
@@ -162,6 +168,17 @@ function attemptError(err: unknown): unknown {
   if (!(err instanceof IrohClientError)) return err;
   if (err.code === IrohClientErrorCode.UNAUTHORIZED || err.code === IrohClientErrorCode.CONNECT_FAILED) return err;
   return new IrohClientError(IrohClientErrorCode.CONNECT_FAILED, err.message);
+}
+
+/** The path a connection sends on now and its round-trip time; undefined when it cannot be read (closed). */
+export function selectedPath(connection: iroh.Connection): { path: ConnectionPath; rttMs: number; remoteAddr: string | null } | undefined {
+  try {
+    const selected = connection.paths().find(p => p.isSelected);
+    if (!selected) return undefined;
+    return { path: selected.isRelay ? 'relay' : 'direct', rttMs: selected.rttMs, remoteAddr: selected.remoteAddr ?? null };
+  } catch {
+    return undefined;
+  }
 }
 
 /** UDP datagrams received on a connection: it grows with every ACK and frame from the peer. */

@@ -1,4 +1,5 @@
 import { IrohStatus } from '../interfaces/iroh-events.interface';
+import type { ClientTelemetry, PeerPathObservation } from '../observability';
 import { Frame, ReplyMessage } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 import { ClientRequest, RequestRouter } from './client-request';
@@ -58,12 +59,25 @@ export class LoadBalancer implements PeerHost, RequestRouter {
     settings: PeerSettings,
     private readonly decoding: ReplyDecoding,
     private readonly events: BalancerEvents,
+    private readonly startTelemetry: () => ClientTelemetry,
   ) {
     this.peers = targets.map(target => new PeerConnection(target, connector, settings, this));
   }
 
   get maxMessageSize(): number {
     return this.decoding.maxMessageSize;
+  }
+
+  get telemetry(): ClientTelemetry {
+    return this.startTelemetry();
+  }
+
+  /** The path and round-trip time of each ready peer (read when metrics are collected). */
+  *observePaths(): Iterable<PeerPathObservation> {
+    for (const peer of this.peers) {
+      const observed = peer.observePath();
+      if (observed) yield observed;
+    }
   }
 
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {

@@ -1,11 +1,12 @@
 import iroh = require('../iroh/binding');
 import { closeConnection, parsePeer } from '../iroh';
+import type { ClientTelemetry, PeerPathObservation } from '../observability';
 import { ErrorCode, Frame, ReplyMessage } from '../protocol';
 import { Backoff } from './backoff';
 import { ClientChannel, ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 import { ClientRequest } from './client-request';
-import { AttemptSettings, Connector, Transport, closeTransport } from './connector';
+import { AttemptSettings, Connector, Transport, closeTransport, selectedPath } from './connector';
 
 /** A peer's state, as a gRPC subchannel's. */
 export enum PeerState {
@@ -55,6 +56,8 @@ export interface PeerHost {
   /** The peer's state or its connecting activity changed; `reason` says why it left READY. */
   onPeerChanged(peer: PeerConnection, reason: string | null): void;
   onAttemptFailed(peer: PeerConnection, failure: AttemptFailure): void;
+  /** The client's telemetry, started by the first connection if nothing started it before. */
+  readonly telemetry: ClientTelemetry;
 }
 
 /** An attempt begun this recently stands for a fresh one, so a burst of requests dials once. */
@@ -85,6 +88,8 @@ export class PeerConnection implements ClientChannelHost {
   lastFailure: AttemptFailure | null = null;
   /** Bumped by reset(): attempts of an earlier generation drop their result. */
   private generation = 0;
+  /** A connection was lost since the peer was last ready: the next one is a reconnect. */
+  private lostSinceReady = false;
 
   constructor(
     readonly target: string,
@@ -104,6 +109,10 @@ export class PeerConnection implements ClientChannelHost {
 
   get maxMessageSize(): number {
     return this.host.maxMessageSize;
+  }
+
+  get telemetry(): ClientTelemetry {
+    return this.host.telemetry;
   }
 
   get state(): PeerState {
@@ -137,7 +146,18 @@ export class PeerConnection implements ClientChannelHost {
     const transport = this.current;
     if (!transport?.channel.isWritable) return false;
     request.peer = this;
+    request.tracePeer(this, this.endpointId, transport.path);
     return transport.channel.write(request);
+  }
+
+  /** The ready connection's path and round-trip time, read from the binding (metrics collection). */
+  observePath(): PeerPathObservation | null {
+    const transport = this.current;
+    if (!transport) return null;
+    const selected = selectedPath(transport.connection);
+    if (!selected) return null;
+    transport.path = selected.path;
+    return { endpointId: this.endpointId, path: selected.path, rttMs: selected.rttMs };
   }
 
   /**
@@ -165,13 +185,10 @@ export class PeerConnection implements ClientChannelHost {
     const transport = this.current;
     if (!transport) throw new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, `Not connected to ${this.endpointId}`);
     const rttMs = await transport.channel.ping(timeoutMs);
-    let selected: iroh.PathSnapshot | undefined;
-    try {
-      selected = transport.connection.paths().find(p => p.isSelected);
-    } catch {
-      // Closed meanwhile: the round trip was still measured.
-    }
-    return { rttMs, path: selected?.isRelay ? 'relay' : 'direct', remoteAddr: selected?.remoteAddr ?? null, endpointId: this.endpointId };
+    // Undefined when closed meanwhile: the round trip was still measured.
+    const selected = selectedPath(transport.connection);
+    if (selected) transport.path = selected.path;
+    return { rttMs, path: selected?.path ?? 'direct', remoteAddr: selected?.remoteAddr ?? null, endpointId: this.endpointId };
   }
 
   /**
@@ -189,6 +206,8 @@ export class PeerConnection implements ClientChannelHost {
     const transports = [...(this.current ? [this.current] : []), ...this.draining];
     this.current = null;
     this.draining.clear();
+    this.lostSinceReady = false;
+    for (const { channel } of transports) channel.telemetry.connectionClosed(false);
     const closed = new IrohClientError(IrohClientErrorCode.CLIENT_CLOSED, 'Client closed');
     for (const { channel } of transports) channel.close(closed);
     // Events already handed over (emit() completed) must reach the server, as over TCP.
@@ -204,6 +223,8 @@ export class PeerConnection implements ClientChannelHost {
     if (this.current?.channel === channel) {
       const { connection } = this.current;
       this.current = null;
+      this.lostSinceReady = true;
+      channel.telemetry.connectionClosed(true);
       closeConnection(connection, ErrorCode.NO_ERROR, 'stream closed');
       this.reconnectInBackground();
       this.host.onPeerChanged(this, error.message);
@@ -230,6 +251,7 @@ export class PeerConnection implements ClientChannelHost {
     const transport = [...this.draining].find(candidate => candidate.channel === channel);
     if (!transport) return;
     this.draining.delete(transport);
+    channel.telemetry.connectionClosed(false);
     channel.close(new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Drained'));
     void channel.delivered(1000).then(() => closeConnection(transport.connection, ErrorCode.NO_ERROR, 'drained'));
     this.host.onPeerChanged(this, null);
@@ -239,6 +261,7 @@ export class PeerConnection implements ClientChannelHost {
     for (const transport of this.draining) {
       if (transport.channel !== channel) continue;
       this.draining.delete(transport);
+      channel.telemetry.connectionClosed(false);
       closeConnection(transport.connection, ErrorCode.NO_ERROR, reason);
       this.host.onPeerChanged(this, null);
     }
@@ -313,6 +336,8 @@ export class PeerConnection implements ClientChannelHost {
     }
     this.attemptsInFlight--;
     this.current = transport;
+    transport.channel.telemetry.connectionOpened(this.lostSinceReady);
+    this.lostSinceReady = false;
     this.failedSinceReady = false;
     this.lastFailure = null;
     this.stopRetries();

@@ -2,9 +2,9 @@ import { BaseRpcContext } from '@nestjs/microservices';
 
 /**
  * [remote endpoint id, pattern, packet metadata, request id (0 for events), deadline (epoch
- * ms on this server's clock, or undefined)]
+ * ms on this server's clock, or undefined), where reply metadata goes (requests only)]
  */
-export type IrohContextArgs = [string, string, unknown, number, (number | undefined)?];
+export type IrohContextArgs = [string, string, unknown, number, (number | undefined)?, ((metadata: Record<string, unknown>) => void)?];
 
 /**
  * The RPC context of a message received over iroh, as `TcpContext` is for TCP:
@@ -45,5 +45,18 @@ export class IrohContext extends BaseRpcContext<IrohContextArgs> {
    */
   getDeadline(): number | undefined {
     return this.args[4];
+  }
+
+  /**
+   * Sets metadata for the caller, as gRPC's response metadata: it travels with the reply's
+   * end, and the caller reads it with `ClientIroh#send(pattern, data, { onReplyMetadata })`.
+   * A plain object JSON can carry, at most 8 KiB as JSON; a later call replaces it. A client
+   * of a version without reply metadata does not get it. Throws a TypeError for other
+   * metadata, and an Error for an event (it has no reply).
+   */
+  setReplyMetadata(metadata: Record<string, unknown>): void {
+    const set = this.args[5];
+    if (!set) throw new Error('IrohContext#setReplyMetadata: an event has no reply to carry metadata');
+    set(metadata);
   }
 }

@@ -60,7 +60,8 @@ export function isGrpcStatusValue(value: unknown): value is GrpcStatusValue {
   );
 }
 
-function isHeaderMap(value: unknown): value is Record<string, string[]> {
+/** True for metadata in the wire layout: an object of string arrays. */
+export function isHeaderMap(value: unknown): value is Record<string, string[]> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   for (const values of Object.values(value)) {
     if (!Array.isArray(values) || !values.every(v => typeof v === 'string')) return false;

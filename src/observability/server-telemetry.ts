@@ -47,7 +47,10 @@ class LiveServerTelemetry extends TelemetryCore implements ServerTelemetry {
         span.setAttribute(ATTR_CLIENT_ADDRESS, remoteEndpointId);
         if (!known) span.setAttribute(ATTR_RPC_METHOD_ORIGINAL, pattern);
       }
-      return new LiveServerCall(this, method, span, parent);
+      // Metrics alone, with no trace context to pass on: the handler runs as it is, since
+      // entering a context turns on AsyncLocalStorage's promise hooks for what it runs.
+      const propagates = recording || api.isSpanContextValid(span.spanContext());
+      return new LiveServerCall(this, method, span, parent, propagates);
     } catch (err) {
       this.failures.report(err);
       return NOOP_SERVER_CALL;
@@ -63,11 +66,13 @@ class LiveServerCall extends RecordedCall implements ServerCallTelemetry {
     method: MethodDescription,
     span: Span,
     private readonly parent: Context,
+    private readonly propagates: boolean,
   ) {
     super(owner, method, method.target, span, callStart(owner));
   }
 
   run<T>(fn: () => T): T {
+    if (!this.propagates) return fn();
     const api = this.owner.api;
     let context: Context;
     try {

@@ -60,8 +60,8 @@ export function frameTypeName(type: number): string {
 
 /**
  * Bits of the flags byte. Unknown bits are a protocol error. Bits added after protocol 1.0 are
- * sent only to a peer whose HELLO announced the matching feature (BROTLI, PATTERN_REF); 0x20
- * (reply metadata) is reserved for such a feature.
+ * sent only to a peer whose HELLO announced the matching feature (BROTLI, PATTERN_REF,
+ * REPLY_METADATA).
  */
 export enum FrameFlag {
   NONE = 0,
@@ -91,6 +91,12 @@ export enum FrameFlag {
    * no pattern field. Sent only to a peer whose HELLO announced {@link Feature.PATTERN_TABLE}.
    */
   PATTERN_REF = 0x40,
+  /**
+   * RESPONSE, END and ERROR only: the payload starts with the handler's reply metadata (a
+   * varint length and a JSON object; see `reply-metadata.ts`); the reply's payload follows.
+   * Sent only to a client whose HELLO announced {@link Feature.REPLY_METADATA}.
+   */
+  REPLY_METADATA = 0x20,
 }
 
 export const KNOWN_FLAGS =
@@ -99,6 +105,7 @@ export const KNOWN_FLAGS =
   FrameFlag.ENVELOPE |
   FrameFlag.DEADLINE |
   FrameFlag.BROTLI |
+  FrameFlag.REPLY_METADATA |
   FrameFlag.PATTERN_REF;
 
 /**

@@ -33,6 +33,11 @@ export enum Feature {
    * the receiver keeps a per-stream pattern table (docs/protocol.md, "Pattern table").
    */
   PATTERN_TABLE = 1 << 3,
+  /**
+   * The client reads reply metadata: the frame that ends a request may carry what its handler
+   * set ({@link FrameFlag.REPLY_METADATA}).
+   */
+  REPLY_METADATA = 1 << 4,
 }
 
 export interface Hello {

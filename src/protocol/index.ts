@@ -12,3 +12,4 @@ export * from './compression';
 export * from './pattern-table';
 export * from './stream-encoder';
 export * from './inflate';
+export * from './reply-metadata';

@@ -55,6 +55,8 @@ export function encodeReplyMessage(message: ReplyMessage, compressionThreshold: 
 
 /** The value a frame's payload carries (decompressed, JSON or bytes). */
 export function decodeFrameValue(frame: Frame, maxMessageSize: number): unknown {
+  // Reply metadata is taken off the frame before its value is read (`takeReplyMetadata`).
+  if (frame.flags & FrameFlag.REPLY_METADATA) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'unexpected reply metadata flag');
   return decodeValue(decompress(frame.payload, frame.flags, maxMessageSize), frame.flags);
 }
 
@@ -86,6 +88,7 @@ export function withDeadline(payload: EncodedPayload, timeoutMs: number): Encode
 
 /** Decodes a REQUEST or EVENT frame. Throws a ProtocolError for a malformed payload. */
 export function decodeRequestMessage(frame: Frame, maxMessageSize: number): DecodedRequest {
+  if (frame.flags & FrameFlag.REPLY_METADATA) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: reply metadata flag');
   let timeoutMs: number | undefined;
   let payload = frame.payload;
   if (frame.flags & FrameFlag.DEADLINE) {

@@ -7,7 +7,7 @@ import { VarintCursor, readVarint } from './varint';
 
 /** One message as it goes on the wire: a prefix kept outside compression, then the body. */
 export interface WirePayload {
-  /** Pattern reference and deadline varint, in that order; null when there is neither. */
+  /** Pattern reference and deadline varint, in that order, or a reply's metadata; null when there is none. */
   prefix: Buffer | null;
   body: Buffer;
   flags: number;
@@ -51,6 +51,17 @@ export class StreamEncoder {
         body = body.subarray(cursor.offset);
       }
     }
+    let metadata: Buffer | null = null;
+    if (flags & FrameFlag.REPLY_METADATA) {
+      // Reply metadata (on replies only) stays outside the compressed bytes, as the deadline does.
+      const cursor = this.cursor;
+      cursor.offset = 0;
+      if (readVarint(body, body.length, cursor)) {
+        const end = cursor.offset + cursor.value;
+        metadata = body.subarray(0, end);
+        body = body.subarray(end);
+      }
+    }
     let reference: Buffer | null = null;
     if (
       this.patterns !== null &&
@@ -65,7 +76,7 @@ export class StreamEncoder {
         flags |= FrameFlag.PATTERN_REF;
       }
     }
-    const prefix = reference === null ? deadline : deadline === null ? reference : Buffer.concat([reference, deadline]);
+    const prefix = metadata ?? (reference === null ? deadline : deadline === null ? reference : Buffer.concat([reference, deadline]));
     if (flags & COMPRESSION_FLAGS) return { prefix, body, flags };
     const compressed = compressBody(body, this.compressionThreshold, this.features);
     if (isPromise(compressed)) {

@@ -3,6 +3,7 @@ import type { ReadPacket } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { NO_MESSAGE_HANDLER } from '../constants';
 import { IrohContext } from '../context/iroh.context';
+import { ServerTelemetry, withoutTraceContext } from '../observability';
 import { DecodedRequest, ErrorCode } from '../protocol';
 import { NestServer, deserializePacket, patternAsString, runEventHandler, runRequestHandler } from './nest-compat';
 import { errorMessage } from './reply-writer';
@@ -12,6 +13,8 @@ import type { ServerRequest } from './server-request';
 /** The stream a request or event arrived on, as dispatching sees it. */
 export interface DispatchChannel {
   readonly remoteEndpointId: string;
+  /** Where the spans of what it runs start. */
+  readonly telemetry: ServerTelemetry;
   /** Counts a message that could not be decoded against the peer's budget of bad messages. */
   recordBadMessage(): void;
 }
@@ -53,8 +56,8 @@ export class NestDispatcher implements RequestDispatcher {
     private readonly options: NestDispatcherOptions,
   ) {}
 
-  dispatchRequest(request: ServerRequest, decoded: DecodedRequest): void {
-    this.handleRequest(request, decoded).catch(err => {
+  dispatchRequest(request: ServerRequest, decoded: DecodedRequest, channel: DispatchChannel): void {
+    this.handleRequest(request, decoded, channel).catch(err => {
       request.handlerFinished();
       this.options.logger.error(`Request ${request.id} from ${request.remoteEndpointId} failed: ${errorMessage(err)}`);
       request.reply({ err: transportErrorValue(ErrorCode.INTERNAL_ERROR, errorMessage(err)) });
@@ -67,7 +70,7 @@ export class NestDispatcher implements RequestDispatcher {
     );
   }
 
-  private async handleRequest(request: ServerRequest, decoded: DecodedRequest): Promise<void> {
+  private async handleRequest(request: ServerRequest, decoded: DecodedRequest, channel: DispatchChannel): Promise<void> {
     const packet = await this.toPacket(decoded, request.id);
     const pattern = patternAsString(this.server, packet.pattern);
     if (this.exceedsPatternLength(pattern)) {
@@ -76,8 +79,19 @@ export class NestDispatcher implements RequestDispatcher {
       request.fail(ErrorCode.LIMIT_EXCEEDED, message);
       return;
     }
-    const context = new IrohContext([request.remoteEndpointId, pattern, packet.metadata, request.id, request.deadline]);
     const handler = this.server.getHandlers().get(pattern) ?? this.server.getHandlerByPattern(pattern);
+    // The SERVER span, child of the caller's CLIENT span; the handler (guards, interceptors
+    // and pipes with it) runs inside it. Handlers never see the trace context's key.
+    const call = channel.telemetry.startHandling('request', pattern, request.remoteEndpointId, packet.metadata, handler !== null);
+    request.telemetry = call;
+    const context = new IrohContext([
+      request.remoteEndpointId,
+      pattern,
+      withoutTraceContext(packet.metadata),
+      request.id,
+      request.deadline,
+      metadata => request.setReplyMetadata(metadata),
+    ]);
     if (!handler) {
       request.reply({ err: NO_MESSAGE_HANDLER, isDisposed: true });
       return;
@@ -86,7 +100,7 @@ export class NestDispatcher implements RequestDispatcher {
       stoppable(this.server.transformToObservable(await handler(packet.data, context)), request, this.options.logger);
     if (request.isStopped) return;
     request.handlerStarted();
-    await runRequestHandler(this.server, context, produce, message => request.reply(message));
+    await call.run(() => runRequestHandler(this.server, context, produce, message => request.reply(message)));
   }
 
   private async handleEvent(decoded: DecodedRequest, channel: DispatchChannel): Promise<void> {
@@ -98,8 +112,18 @@ export class NestDispatcher implements RequestDispatcher {
       );
       return;
     }
-    const context = new IrohContext([channel.remoteEndpointId, pattern, packet.metadata, 0, undefined]);
-    await runEventHandler(this.server, pattern, packet as ReadPacket, context);
+    const telemetry = channel.telemetry;
+    // An unknown pattern is reported as such (its name is the sender's choice); looked up only when recorded.
+    const known = !telemetry.enabled || this.server.getHandlerByPattern(pattern) !== null;
+    const call = telemetry.startHandling('event', pattern, channel.remoteEndpointId, packet.metadata, known);
+    const context = new IrohContext([channel.remoteEndpointId, pattern, withoutTraceContext(packet.metadata), 0, undefined]);
+    try {
+      await call.run(() => runEventHandler(this.server, pattern, packet as ReadPacket, context));
+    } catch (err) {
+      call.end(err);
+      throw err;
+    }
+    call.end();
   }
 
   /** A decoded REQUEST (with its `id`) or EVENT as a Nest packet, through the custom deserializer if any. */

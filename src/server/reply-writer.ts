@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { ConsumerSerializer } from '@nestjs/microservices';
 import {
   ErrorCode,
+  Feature,
   FrameType,
   ReplyMessage,
   encodeEnvelope,
@@ -10,6 +11,7 @@ import {
   messageSize,
   messageTooLargeMessage,
   replyFrameType,
+  withReplyMetadata,
 } from '../protocol';
 import type { ServerChannel } from './server-channel';
 import type { ServerRequest } from './server-request';
@@ -50,6 +52,11 @@ export class ReplyWriter {
       this.fail(request, ErrorCode.INTERNAL_ERROR, `Reply could not be serialized: ${errorMessage(err)}`);
       return;
     }
+    const final = isFinalReply(type);
+    // What the handler set for its caller travels with the reply's end, to clients that read it.
+    if (final && request.replyMetadata && channel.supports(Feature.REPLY_METADATA)) {
+      payload = withReplyMetadata(payload, request.replyMetadata);
+    }
     const size = messageSize(payload);
     if (size > maxMessageSize) {
       this.fail(request, ErrorCode.MESSAGE_TOO_LARGE, `Reply: ${messageTooLargeMessage(size, maxMessageSize)}`);
@@ -64,7 +71,8 @@ export class ReplyWriter {
       return;
     }
     channel.write(type, request.id, payload);
-    if (isFinalReply(type)) request.finished();
+    if (type !== FrameType.END && type !== FrameType.ERROR) request.telemetry.onValue();
+    if (final) request.finished(type === FrameType.ERROR ? message.err : undefined);
   }
 
   private fail(request: ServerRequest, code: ErrorCode, message: string): void {

@@ -1,4 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
+import type { ServerTelemetry } from '../observability';
+import type { FrameStreamHandlers } from '../transport';
 import { ErrorCode, Frame, OversizedFrame, ReplyMessage, errorCodeName } from '../protocol';
 import type { FrameScheduler } from './frame-scheduler';
 import type { FrameWork } from './inbound-frames';
@@ -20,6 +22,8 @@ export interface ServerChannelHost {
   readonly readSlots: ReadSlots;
   /** Reply bytes a client may leave unread before its further requests wait. */
   readonly maxPendingReplyBytes: number;
+  /** The server's telemetry: bytes, and the spans of what the stream's requests run. */
+  readonly telemetry: ServerTelemetry;
   onRequest(channel: ServerChannel, frame: Frame): FrameWork;
   onEvent(channel: ServerChannel, frame: Frame): FrameWork;
   /** A frame refused from its header (too large, or out of receive memory); its payload is skipped. */
@@ -32,6 +36,12 @@ export interface ServerChannelHost {
   requestStarted(channel: ServerChannel): void;
   requestEnded(channel: ServerChannel): void;
   onChannelClosed(channel: ServerChannel): void;
+}
+
+/** A frame stream's byte counters, when the telemetry records them. */
+export function byteCounters(telemetry: ServerTelemetry): Pick<FrameStreamHandlers, 'bytesSent' | 'bytesReceived'> {
+  if (!telemetry.enabled) return {};
+  return { bytesSent: bytes => telemetry.bytesSent(bytes), bytesReceived: bytes => telemetry.bytesReceived(bytes) };
 }
 
 /** The error value sent to a client when the transport itself fails a request. */

@@ -22,7 +22,7 @@ import { ChannelIntake } from './channel-intake';
 import type { FrameWork } from './inbound-frames';
 import type { ConnectionBudget } from './receive-pool';
 import { RequestOwner, ServerRequest } from './server-request';
-import { ServerChannelHost, transportErrorValue } from './server-channel-host';
+import { ServerChannelHost, byteCounters, transportErrorValue } from './server-channel-host';
 
 export { ServerChannelHost, transportErrorValue };
 
@@ -56,6 +56,7 @@ export class ServerChannel implements RequestOwner {
   private goneAway = false;
   /** Handlers still running after their request ended (a Promise cannot be stopped): they count against the concurrency limit. */
   private outlivingHandlers = 0;
+  readonly telemetry: ServerChannelHost['telemetry'];
   /** Settled once the client is done with the stream: it finished its side, or the stream closed. */
   private clientIsDone: () => void = () => undefined;
   private readonly clientDone = new Promise<void>(resolve => (this.clientIsDone = resolve));
@@ -65,6 +66,7 @@ export class ServerChannel implements RequestOwner {
     readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
+    this.telemetry = host.telemetry;
     this.intake = new ChannelIntake(peer, host.scheduler, host.readSlots, {
       work: frame => this.route(frame),
       onOutOfMemory: frame => host.onOutOfMemory(this, frame),
@@ -81,6 +83,7 @@ export class ServerChannel implements RequestOwner {
       onClosed: error => this.onClosed(error),
       readPause: () => this.intake.beforeRead(),
       receiveBudget: this.intake.receiveBudget,
+      ...byteCounters(this.telemetry),
     }, { compressionThreshold: host.compressionThreshold });
   }
 

@@ -16,6 +16,7 @@ import {
 import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../interfaces/protocol-options';
+import { NOOP_SERVER_TELEMETRY, ServerTelemetry, createServerTelemetry } from '../observability';
 import { ErrorCode, Feature, Frame, MAX_DEFINING_PAYLOAD, OversizedFrame, ReplyMessage } from '../protocol';
 import { AcceptHost, acceptConnections } from './accept-loop';
 import { Admission } from './admission';
@@ -50,7 +51,7 @@ export interface ServerCoreHost {
  */
 function serverFeatures(maxMessageSize: number): number {
   const patterns = maxMessageSize >= MAX_DEFINING_PAYLOAD ? Feature.PATTERN_TABLE : 0;
-  return Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | patterns;
+  return Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.REPLY_METADATA | patterns;
 }
 
 /** How long a shutdown waits for a client to receive what was written to it. */
@@ -70,6 +71,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   readonly scheduler = new FrameScheduler();
   readonly readSlots = new ReadSlots();
   closing = false;
+  /** Spans and metrics: taken when the server listens (a no-op until then), released when it has closed. */
+  telemetry: ServerTelemetry = NOOP_SERVER_TELEMETRY;
   private readonly admission: Admission;
   private readonly events: EventAdmission;
   private readonly pool: ReceivePool;
@@ -188,6 +191,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       throw new IrohError('IrohServer was closed while it was starting to listen');
     }
     this.endpoint = endpoint;
+    this.telemetry.dispose();
+    this.telemetry = createServerTelemetry();
     this.stopSweep = startStallSweep(this.registry, this.limits, this.host.logger);
     this.host.setStatus(IrohStatus.CONNECTED);
     this.emitter.emit(IrohEventsMap.LISTENING);
@@ -228,6 +233,8 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       this.host.setStatus(IrohStatus.DISCONNECTED);
       this.emitter.emit(IrohEventsMap.CLOSE);
     } finally {
+      this.telemetry.dispose();
+      this.telemetry = NOOP_SERVER_TELEMETRY;
       clearInterval(hold);
     }
   }
@@ -252,15 +259,14 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     if (this.admission.inflight === 0 && clientsDone.length === 0) return;
     await settledWithin(Promise.all([this.admission.whenIdle(), ...clientsDone]), this.limits.drainTimeout);
     if (this.admission.inflight > 0) {
-      this.host.logger.warn?.(
-        `Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`,
-      );
+      this.host.logger.warn?.(`Closing with ${this.admission.inflight} request(s) still in flight after ${this.limits.drainTimeout} ms`);
     }
   }
 
   private async closeConnections(): Promise<void> {
     const peers = this.registry.takeAll();
     for (const peer of peers) {
+      this.telemetry.connectionClosed(false);
       for (const channel of peer.channels) channel.goAway(ErrorCode.GOING_AWAY, 'server shutting down');
     }
     await Promise.all(
@@ -307,6 +313,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   }
 
   peerConnected(peer: PeerConnection): void {
+    this.telemetry.connectionOpened();
     this.emitter.emit(IrohEventsMap.PEER_CONNECT, peer.remoteEndpointId);
   }
 
@@ -315,6 +322,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     this.events.forget(peer);
     peer.budget.close();
     if (!this.registry.remove(peer)) return;
+    this.telemetry.connectionClosed(isLoss(reason));
     for (const channel of peer.channels) channel.close();
     peer.channels.clear();
     this.emitter.emit(IrohEventsMap.PEER_DISCONNECT, peer.remoteEndpointId, reason);
@@ -357,4 +365,13 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   onChannelClosed(channel: ServerChannel): void {
     this.registry.forgetChannel(channel);
   }
+}
+
+/**
+ * Whether a connection ended without an orderly close: the binding reports `closed` when this
+ * side closed it and `closed by peer: …` when the client did; anything else (an idle timeout,
+ * a reset) is a loss.
+ */
+function isLoss(reason: string): boolean {
+  return reason !== 'closed' && !reason.startsWith('closed by peer');
 }

@@ -1,4 +1,5 @@
-import { ErrorCode, Frame, ReplyMessage } from '../protocol';
+import { NOOP_SERVER_CALL, ServerCallTelemetry } from '../observability';
+import { ErrorCode, Frame, ReplyMessage, encodeReplyMetadata, errorCodeName } from '../protocol';
 
 /** The receiving end of a request stream: the client's DATA frames, then its END. */
 export interface RequestUpload {
@@ -37,6 +38,10 @@ export class ServerRequest {
   upload: RequestUpload | null = null;
   /** The caller's deadline on this server's clock (ms since epoch); undefined when it set none. */
   readonly deadline: number | undefined;
+  /** Its SERVER span and duration: set by the dispatcher once it knows the handler, ended with the request. */
+  telemetry: ServerCallTelemetry = NOOP_SERVER_CALL;
+  /** Reply metadata the handler set (JSON bytes), sent with the frame that ends the request. */
+  replyMetadata: Buffer | null = null;
 
   constructor(
     readonly id: number,
@@ -90,8 +95,18 @@ export class ServerRequest {
     if (!this.ended) this.owner.writeReply(this, message, serialize);
   }
 
-  /** The final reply has been written. */
-  finished(): void {
+  /**
+   * Sets the reply metadata (replacing what was set before): a plain object JSON can carry,
+   * within the protocol's limit; throws a TypeError otherwise. Ignored once the request ended.
+   */
+  setReplyMetadata(metadata: unknown): void {
+    const encoded = encodeReplyMetadata(metadata);
+    if (!this.ended) this.replyMetadata = encoded;
+  }
+
+  /** The final reply has been written: an ERROR with `error`, else a success. */
+  finished(error?: unknown): void {
+    this.telemetry.end(error);
     this.end();
   }
 
@@ -99,12 +114,14 @@ export class ServerRequest {
   fail(code: ErrorCode, message: string): void {
     if (this.ended) return;
     this.owner.writeTransportError(this.id, code, message);
+    this.telemetry.end({ code: errorCodeName(code), message });
     this.end();
     this.stop();
   }
 
   /** The client cancelled, the deadline passed or the stream closed: stop the handler, write nothing. */
   cancel(): void {
+    this.telemetry.cancel();
     this.end();
     this.stop();
   }

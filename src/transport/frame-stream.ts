@@ -49,6 +49,10 @@ export interface FrameStreamHandlers {
   readPause?(): Promise<void> | null;
   /** What partly received frames may hold: the decoder reserves from it (unlimited when absent). */
   readonly receiveBudget?: ReceiveBudget;
+  /** Bytes read, per chunk (for metrics). */
+  bytesReceived?: (bytes: number) => void;
+  /** Bytes handed to the stream, per write batch (for metrics). */
+  bytesSent?: (bytes: number) => void;
 }
 
 export interface FrameStreamOptions {
@@ -89,7 +93,13 @@ export class FrameStream {
     const send = stream.send;
     // Batches are at most `maxBatchBytes` (64 KiB): each write converts and copies that much
     // on the event loop, then yields until the binding has taken it.
-    const sink: FrameSink = (parts, total) => send.writeAll(toBindingBytes(parts, total));
+    const counted = handlers.bytesSent;
+    const sink: FrameSink = counted
+      ? (parts, total) => {
+          counted(total);
+          return send.writeAll(toBindingBytes(parts, total));
+        }
+      : (parts, total) => send.writeAll(toBindingBytes(parts, total));
     this.writer = new FrameWriter(
       sink,
       err => this.end(IrohError.from('stream write failed', err)),
@@ -206,6 +216,7 @@ export class FrameStream {
         if (bytes.length === size) size = Math.min(MAX_READ, size * 2);
         else if (bytes.length < size / 4) size = Math.max(MIN_READ, size / 2);
         this.lastReceivedAt = Date.now();
+        this.handlers.bytesReceived?.(bytes.length);
         if (this.decoder.failed || this.decodingStopped) continue;
         this.decoder.push(fromBindingBytes(bytes));
         // Backpressure: while the peer does not read what we write, read no more from it.

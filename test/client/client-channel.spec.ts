@@ -13,8 +13,11 @@ import {
   decodeRequestMessage,
   encodeGoAway,
   encodeHello,
+  encodeReplyMetadata,
   encodeRequestMessage,
   encodeValue,
+  maybeCompress,
+  withReplyMetadata,
 } from '../../src/protocol';
 import { FakeBiStream, settleIo } from '../support/fake-stream';
 
@@ -69,13 +72,13 @@ function request(options: { deadline?: number; router?: RequestRouter } = {}) {
 }
 
 describe('ClientChannel', () => {
-  it('starts the stream with HELLO (PING id 0) announcing DEADLINE, DRAIN, BROTLI and PATTERN_TABLE', async () => {
+  it('starts the stream with HELLO (PING id 0) announcing DEADLINE, DRAIN, BROTLI, PATTERN_TABLE and REPLY_METADATA', async () => {
     const { stream, channel } = open();
     await settleIo();
     expect(stream.written[0]).toMatchObject({ type: FrameType.PING, id: 0 });
     expect(decodeHello(stream.written[0].payload)).toEqual({
       revision: 1,
-      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE,
+      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE | Feature.REPLY_METADATA,
     });
     channel.close(new IrohClientError('CLIENT_CLOSED' as any, 'done'));
   });
@@ -273,5 +276,45 @@ describe('ClientChannel', () => {
     stream.push(FrameType.PONG, ping.id);
     await expect(rtt).resolves.toBeGreaterThan(0);
     expect(stream.frames(FrameType.PONG).map(f => f.id)).toEqual([42]);
+  });
+
+  it('hands the reply metadata of the frame that ends a request to it, with the reply decoded as usual', async () => {
+    const { stream, channel } = await ready(Feature.REPLY_METADATA);
+    const streamed = request();
+    const failed = request();
+    const compressed = request();
+    for (const r of [streamed, failed, compressed]) channel.write(r.req);
+    await settleIo();
+    const [a, b, c] = stream.frames(FrameType.REQUEST).map(f => f.id);
+    const metadata = encodeReplyMetadata({ etag: 'v2', n: 1 });
+    stream.push(FrameType.DATA, a, json(1));
+    const end = withReplyMetadata(encodeValue(undefined), metadata);
+    stream.push(FrameType.END, a, end.bytes, end.flags);
+    const error = withReplyMetadata(encodeValue({ code: 'E' }), encodeReplyMetadata({ retry: true }));
+    stream.push(FrameType.ERROR, b, error.bytes, error.flags);
+    const big = withReplyMetadata(maybeCompress(encodeValue('x'.repeat(4000)), 1), metadata);
+    stream.push(FrameType.RESPONSE, c, big.bytes, big.flags);
+    await settleIo();
+    expect(streamed.replies).toEqual([{ response: 1 }, { isDisposed: true, replyMetadata: { etag: 'v2', n: 1 } }]);
+    expect(failed.replies).toEqual([{ err: { code: 'E' }, isDisposed: true, replyMetadata: { retry: true } }]);
+    expect(compressed.replies).toEqual([{ response: 'x'.repeat(4000), isDisposed: true, replyMetadata: { etag: 'v2', n: 1 } }]);
+  });
+
+  it('fails a request whose reply metadata is malformed or comes before its last reply, and keeps the stream', async () => {
+    const { stream, channel } = await ready(Feature.REPLY_METADATA);
+    const early = request();
+    const garbled = request();
+    channel.write(early.req);
+    channel.write(garbled.req);
+    await settleIo();
+    const [a, b] = stream.frames(FrameType.REQUEST).map(f => f.id);
+    const onData = withReplyMetadata(encodeValue(1), encodeReplyMetadata({ x: 1 }));
+    stream.push(FrameType.DATA, a, onData.bytes, onData.flags);
+    stream.push(FrameType.RESPONSE, b, Buffer.from([0x03, 0x5b, 0x31, 0x5d]), FrameFlag.REPLY_METADATA);
+    await settleIo();
+    expect(early.replies).toEqual([{ err: expect.objectContaining({ code: 'PROTOCOL_ERROR' }), isDisposed: true }]);
+    expect(garbled.replies).toEqual([{ err: expect.objectContaining({ code: 'PROTOCOL_ERROR' }), isDisposed: true }]);
+    expect(stream.frames(FrameType.CANCEL).map(f => f.id)).toEqual([a]);
+    expect(channel.isClosed).toBe(false);
   });
 });

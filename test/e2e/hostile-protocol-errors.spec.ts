@@ -22,7 +22,7 @@ describe('IrohServer under hostile input', () => {
       ['random garbage', randomGarbage(4096), ErrorCode.UNSUPPORTED_VERSION],
       ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), ErrorCode.UNSUPPORTED_VERSION],
       ...INVALID_HEADERS,
-      ['unknown flags', Buffer.from([0x11, 0x20, 0x01, 0x00]), ErrorCode.UNKNOWN_FRAME],
+      ['unknown flags', Buffer.from([0x11, 0x80, 0x01, 0x00]), ErrorCode.UNKNOWN_FRAME],
       ['a RESPONSE frame from the client', encodeFrame(FrameType.RESPONSE, 1, Buffer.from('1')), ErrorCode.PROTOCOL_ERROR],
       ['a DATA frame from the client', encodeFrame(FrameType.DATA, 1, Buffer.from('1')), ErrorCode.PROTOCOL_ERROR],
       ['an ERROR frame from the client', encodeFrame(FrameType.ERROR, 1, Buffer.from('1')), ErrorCode.PROTOCOL_ERROR],

@@ -232,6 +232,29 @@ describe('the demo (`npm start -- --once`, after its build step)', () => {
     expect({ code, output: demo.lines.join('\n') }).toEqual({ code: 0, output: expect.stringContaining('8 calls over iroh, all answered as expected.') });
   });
 
+  it('--trace: both apps print their spans, and a call through the gateway is one trace across the two processes', async () => {
+    const demo = new AppProcess({
+      label: 'demo',
+      script: join(dist, 'demo/main.js'),
+      args: ['--once', '--trace', '--port', '0', '--state-dir', join(stateDir, 'trace')],
+      env: {},
+    });
+    running.push(demo);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([demo.whenExited(), new Promise(r => (timer = setTimeout(() => r('timed out'), 45_000)))]);
+    clearTimeout(timer);
+    const output = demo.lines.join('\n');
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('8 calls over iroh, all answered as expected.') });
+    // The console exporter's `traceId: '…'` lines, by the app that printed them.
+    const traces = (app: string) =>
+      new Set([...output.matchAll(new RegExp(`^${app} +\\|   traceId: '([0-9a-f]{32})'`, 'gm'))].map(m => m[1]));
+    const shared = [...traces('orders')].filter(id => traces('gateway').has(id));
+    expect(shared.length).toBeGreaterThanOrEqual(5);
+    // The service's SERVER spans continue a parent from the other process.
+    expect(output).toMatch(/^orders +\| {5}isRemote: true/m);
+    expect(output).toMatch(/^gateway +\| {3}name: 'GET \/orders\/:id'/m);
+  });
+
   it('--instances 2: a rolling restart of two orders instances under calls, none failed', async () => {
     const demo = new AppProcess({
       label: 'demo',

@@ -74,14 +74,14 @@ describe('the server side of HELLO, deadlines and draining', () => {
     return { bi, frames: watchFrames(bi) };
   }
 
-  it('answers a HELLO with its own: deadlines, draining, brotli and pattern tables', async () => {
+  it('answers a HELLO with its own: deadlines, draining, brotli, pattern tables and reply metadata', async () => {
     const { bi, frames } = await stream();
     await send(bi, hello(Feature.DEADLINE));
     const pong = await frames.next(f => f.type === FrameType.PONG);
     expect(pong.id).toBe(HELLO_ID);
     expect(decodeHello(pong.payload)).toEqual({
       revision: HELLO_REVISION,
-      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE,
+      features: Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE | Feature.REPLY_METADATA,
     });
   });
 

@@ -1,4 +1,5 @@
-import { ClientTelemetry, ServerTelemetry, createClientTelemetry, createServerTelemetry } from '../../src/observability';
+import { trace } from '@opentelemetry/api';
+import { ClientTelemetry, ServerTelemetry, TRACE_CONTEXT_KEY, createClientTelemetry, createServerTelemetry } from '../../src/observability';
 import { HistogramPoint, RegisteredSdk, pointWith, registerSdk } from '../support/otel-sdk';
 
 const SERVER_ID = 'ae58ff8833241ac82d6ff7611046ed67b5072d142c588d0063e942d9a75502b6';
@@ -40,7 +41,11 @@ describe('observability: metrics', () => {
     expect(clientDuration?.descriptor.unit).toBe('s');
     expect(serverDuration?.descriptor.unit).toBe('s');
 
-    const clientOk = pointWith<HistogramPoint['value']>(clientDuration, { 'rpc.method': 'sum', 'server.address': SERVER_ID, 'error.type': undefined });
+    const clientOk = pointWith<HistogramPoint['value']>(clientDuration, {
+      'rpc.method': 'sum',
+      'server.address': SERVER_ID,
+      'error.type': undefined,
+    });
     expect(clientOk?.attributes).toEqual({ 'rpc.system.name': 'nestjs-iroh', 'rpc.method': 'sum', 'server.address': SERVER_ID });
     expect(clientOk?.value.count).toBe(3);
     // Each call waited 5 ms (timers may fire up to 1 ms early), and none anywhere near a second.
@@ -75,7 +80,10 @@ describe('observability: metrics', () => {
 
   it('counts requests in flight on both sides, events excluded', async () => {
     const calls = [client.startCall('request', 'a'), client.startCall('grpc', '/pkg.S/M'), client.startCall('event', 'e')];
-    const handlings = [server.startHandling('request', 'a', CLIENT_ID, undefined), server.startHandling('event', 'e', CLIENT_ID, undefined)];
+    const handlings = [
+      server.startHandling('request', 'a', CLIENT_ID, undefined),
+      server.startHandling('event', 'e', CLIENT_ID, undefined),
+    ];
     const inFlight = async (name: string, system: string) =>
       pointWith<number>(await sdk.metric(name), { 'rpc.system.name': system })?.value;
     expect(await inFlight('iroh.client.active_requests', 'nestjs-iroh')).toBe(1);
@@ -103,7 +111,8 @@ describe('observability: metrics', () => {
     server.bytesReceived(128);
     server.bytesSent(64);
 
-    const value = async (name: string, attributes: Record<string, unknown> = {}) => pointWith<number>(await sdk.metric(name), attributes)?.value;
+    const value = async (name: string, attributes: Record<string, unknown> = {}) =>
+      pointWith<number>(await sdk.metric(name), attributes)?.value;
     expect(await value('iroh.client.connection.count')).toBe(1);
     expect(await value('iroh.client.connection.losses')).toBe(1);
     expect(await value('iroh.client.reconnects')).toBe(1);
@@ -128,7 +137,10 @@ describe('observability: metrics', () => {
     const rtt = await sdk.metric('iroh.client.connection.rtt');
     expect(reads).toBe(1);
     expect(rtt?.descriptor.unit).toBe('s');
-    expect(pointWith<number>(rtt, { 'server.address': SERVER_ID })?.attributes).toEqual({ 'server.address': SERVER_ID, 'iroh.path': 'direct' });
+    expect(pointWith<number>(rtt, { 'server.address': SERVER_ID })?.attributes).toEqual({
+      'server.address': SERVER_ID,
+      'iroh.path': 'direct',
+    });
     expect(pointWith<number>(rtt, { 'server.address': SERVER_ID })?.value).toBeCloseTo(0.0125);
     expect(pointWith<number>(rtt, { 'server.address': OTHER_SERVER_ID, 'iroh.path': 'relay' })?.value).toBeCloseTo(0.08);
 
@@ -143,5 +155,28 @@ describe('observability: metrics', () => {
     });
     // sdk.metric rejects when the collection reports an error.
     await expect(sdk.metric('iroh.client.connection.rtt')).resolves.toBeUndefined();
+  });
+});
+
+describe('observability: metrics without tracing', () => {
+  it('records the duration but runs the handler in no context of its own when there is no trace to pass on', async () => {
+    const sdk = registerSdk({ traces: false });
+    const server = createServerTelemetry();
+    try {
+      const untraced = server.startHandling('request', 'sum', CLIENT_ID, { tenant: 'acme' });
+      // Entering a context would turn on AsyncLocalStorage's promise hooks for nothing.
+      expect(untraced.run(() => trace.getActiveSpan())).toBeUndefined();
+      untraced.end();
+      const traced = server.startHandling('request', 'sum', CLIENT_ID, {
+        [TRACE_CONTEXT_KEY]: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      });
+      expect(traced.run(() => trace.getActiveSpan()?.spanContext().traceId)).toBe('0af7651916cd43dd8448eb211c80319c');
+      traced.end();
+      const duration = await sdk.metric('rpc.server.call.duration');
+      expect(pointWith<HistogramPoint['value']>(duration, { 'rpc.method': 'sum' })?.value.count).toBe(2);
+    } finally {
+      server.dispose();
+      await sdk.shutdown();
+    }
   });
 });

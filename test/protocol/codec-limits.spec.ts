@@ -55,7 +55,7 @@ describe('FrameDecoder', () => {
   describe('invalid input', () => {
     const cases: Array<[string, Buffer, ErrorCode]> = [
       ...INVALID_HEADERS,
-      ['flag 0x20', Buffer.from([0x11, 0x20, 0x01, 0x00]), ErrorCode.UNKNOWN_FRAME],
+      ['flags 0xa0', Buffer.from([0x11, 0xa0, 0x01, 0x00]), ErrorCode.UNKNOWN_FRAME],
       ['flag 0x80', Buffer.from([0x11, 0x80, 0x01, 0x00]), ErrorCode.UNKNOWN_FRAME],
       ['length varint of 9 bytes', Buffer.from([0x11, 0x00, 0x01, ...Buffer.alloc(8, 0x80), 0x00]), ErrorCode.PROTOCOL_ERROR],
       ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\n\r\n'), ErrorCode.UNSUPPORTED_VERSION],

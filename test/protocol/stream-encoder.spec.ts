@@ -17,8 +17,11 @@ import {
   decodeRequestMessage,
   encodeEnvelope,
   encodeReplyMessage,
+  encodeReplyMetadata,
   encodeRequestMessage,
+  takeReplyMetadata,
   withDeadline,
+  withReplyMetadata,
 } from '../../src/protocol';
 import { expectProtocolError } from '../support/expect-protocol-error';
 
@@ -108,5 +111,18 @@ describe('StreamEncoder', () => {
     encoder.agree(ALL);
     const wire = await encode(encoder, FrameType.REQUEST, encodeRequestMessage('p', 1, undefined, 0));
     expectProtocolError(() => decodeRequestMessage(frameOf(FrameType.REQUEST, wire), 1 << 20), ErrorCode.PROTOCOL_ERROR);
+  });
+
+  it('keeps reply metadata outside the compressed bytes, where the client takes it off', async () => {
+    const encoder = new StreamEncoder(1024);
+    encoder.agree(ALL | Feature.REPLY_METADATA);
+    const value = 'z'.repeat(20_000);
+    const reply = withReplyMetadata(encodeReplyMessage({ response: value, isDisposed: true }, 0), encodeReplyMetadata({ etag: 'v1' }));
+    const wire = await encode(encoder, FrameType.RESPONSE, reply);
+    expect(wire.flags).toBe(FrameFlag.REPLY_METADATA | FrameFlag.BROTLI);
+    expect(wire.body.length).toBeLessThan(1000);
+    const taken = takeReplyMetadata(frameOf(FrameType.RESPONSE, wire));
+    expect(taken.metadata).toEqual({ etag: 'v1' });
+    expect(decodeReplyMessage(taken.frame, 1 << 20)).toEqual({ response: value, isDisposed: true });
   });
 });

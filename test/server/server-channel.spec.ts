@@ -17,6 +17,7 @@ import {
   isFinalReply,
   replyFrameType,
 } from '../../src/protocol';
+import { NOOP_SERVER_TELEMETRY } from '../../src/observability';
 import type { PeerConnection } from '../../src/server/connection-registry';
 import { FrameScheduler } from '../../src/server/frame-scheduler';
 import { ReadSlots } from '../../src/server/read-slots';
@@ -80,6 +81,7 @@ class FakeHost implements ServerChannelHost {
   readonly scheduler = new FrameScheduler();
   readonly readSlots = new ReadSlots();
   readonly features = Feature.DEADLINE | Feature.DRAIN;
+  readonly telemetry = NOOP_SERVER_TELEMETRY;
   readonly compressionThreshold = 1024;
   readonly warnings: string[] = [];
   readonly logger = { log: () => undefined, error: () => undefined, warn: (m: string) => this.warnings.push(m) } as unknown as LoggerService;

@@ -12,10 +12,12 @@ export interface DemoOptions {
   stateDir: string | null;
   /** Instances of the orders service (iroh only); with more than one, a rolling restart under calls follows. */
   instances: number;
+  /** The apps print their OpenTelemetry spans (OTEL_CONSOLE=1 in their environment). */
+  trace: boolean;
   help: boolean;
 }
 
-export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--instances 1] [--port 3000] [--state-dir dir] [--verbose]
+export const DEMO_USAGE = `Usage: npm start -- [--once] [--transport iroh|tcp|both] [--instances 1] [--port 3000] [--state-dir dir] [--trace] [--verbose]
 
 Starts the orders service and the HTTP gateway as separate processes on this machine,
 offline (iroh relays disabled), calls the gateway and prints what happened.
@@ -28,6 +30,8 @@ offline (iroh relays disabled), calls the gateway and prints what happened.
   --port        HTTP port of the gateway (the second gateway of "both" takes the next one);
                 0 picks free ports
   --state-dir   folder of the service's key and ticket files (default sample-app/.iroh)
+  --trace       the apps print their OpenTelemetry spans to the console (as OTEL_CONSOLE=1):
+                one trace per HTTP call, across the gateway and the service
   --verbose     also show Nest's start-up messages`;
 
 export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
@@ -38,6 +42,7 @@ export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = proces
     verbose: false,
     stateDir: null,
     instances: 1,
+    trace: env.OTEL_CONSOLE === '1',
     help: false,
   };
   const transport = env.TRANSPORT ?? 'iroh';
@@ -51,6 +56,7 @@ export function parseDemoOptions(args: string[], env: NodeJS.ProcessEnv = proces
     };
     if (arg === '--once') options.once = true;
     else if (arg === '--verbose') options.verbose = true;
+    else if (arg === '--trace') options.trace = true;
     else if (arg === '--help' || arg === '-h') options.help = true;
     else if (arg === '--transport') options.transport = transportOf(value(), '--transport');
     else if (arg === '--port') options.port = portOf(value());

@@ -56,8 +56,13 @@ interface OrdersInstance {
   ticketFile: string;
 }
 
+/** What every app is started with: `--trace` turns on their console span exporter. */
+function commonEnv(options: DemoOptions): Record<string, string> {
+  return { OTEL_CONSOLE: options.trace ? '1' : '' };
+}
+
 async function ordersInstances(options: DemoOptions, stateDir: string): Promise<OrdersInstance[]> {
-  const common = { TRANSPORT: options.transport, IROH_RELAY: 'disabled', TCP_HOST: '127.0.0.1', TCP_PORT: '0' };
+  const common = { ...commonEnv(options), TRANSPORT: options.transport, IROH_RELAY: 'disabled', TCP_HOST: '127.0.0.1', TCP_PORT: '0' };
   if (options.instances === 1) {
     const ticketFile = shown(join(stateDir, 'orders.ticket'));
     const env = { ...common, IROH_KEY_FILE: shown(join(stateDir, 'orders.key')), IROH_TICKET_FILE: ticketFile, IROH_BIND: '127.0.0.1:0' };
@@ -117,6 +122,7 @@ async function run(options: DemoOptions): Promise<number> {
       label,
       GATEWAY_MAIN,
       {
+        ...commonEnv(options),
         TRANSPORT: transport,
         HOST: '127.0.0.1',
         PORT: String(options.port === 0 ? 0 : options.port + i),

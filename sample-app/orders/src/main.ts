@@ -3,12 +3,15 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { ordersConfigFromEnv } from './config/orders.config';
+import { startConsoleTelemetry } from './telemetry/console-telemetry';
 import { ServiceTransports } from './transport/service-transports';
 import { writeTicketFile } from './transport/ticket-file';
 
 const logger = new Logger('OrdersService');
 
 async function bootstrap(): Promise<void> {
+  // Before the service listens: spans printed to the console with OTEL_CONSOLE=1.
+  startConsoleTelemetry();
   const config = ordersConfigFromEnv();
   // A hybrid app: every configured transport is connected to the same controllers.
   const app = await NestFactory.create(AppModule.forRoot(config));

@@ -66,10 +66,11 @@ export class ClientGrpcIroh extends ClientIroh implements ClientGrpc, CallStarte
     return client as T;
   }
 
-  /** @internal Starts a call: to a ready server, or queued while the servers connect. */
+  /** @internal Starts a call (and its CLIENT span): to a ready server, or queued while the servers connect. */
   startCall(spec: GrpcCallSpec, listener: GrpcCallListener): GrpcClientCall {
     const limits = { timeout: this.timeout, maxMessageSize: this.maxMessageSize };
-    return new GrpcClientCall(options => this.startRequest(options), spec, limits, listener);
+    const telemetry = this.startTelemetry('grpc', spec.path);
+    return new GrpcClientCall(options => this.startRequest(options), spec, limits, listener, telemetry);
   }
 
   /** @internal */

@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { ClientRequest, ClientRequestOptions } from '../../client/client-request';
+import { ClientReply, ClientRequest, ClientRequestOptions } from '../../client/client-request';
+import { ClientCallTelemetry, NOOP_CLIENT_CALL } from '../../observability';
 import {
   EncodedPayload,
   Frame,
@@ -12,7 +13,7 @@ import {
   messageTooLargeMessage,
 } from '../../protocol';
 import { metadataFromWire, metadataToWire } from '../grpc-metadata';
-import { GrpcCallHeader } from '../grpc-wire';
+import { GrpcCallHeader, isHeaderMap } from '../grpc-wire';
 import { GrpcServiceError, GrpcStatus, GrpcStatusObject, serviceError } from '../grpc-status';
 import { GrpcMessageCodec } from '../message-codec';
 import { statusOfFailure } from './failure-status';
@@ -36,8 +37,13 @@ export interface GrpcCallLimits {
   maxMessageSize: number;
 }
 
-/** What a call reports, in order: messages, then completion or an error. */
+/** What a call reports, in order: the server's response metadata if any, messages, then completion or an error. */
 export interface GrpcCallListener {
+  /**
+   * The metadata the handler sent (`call.sendMetadata()`); it travels with the frame that
+   * ends the call, so it comes just before the last message, the completion or the error.
+   */
+  onMetadata?(metadata: Metadata): void;
   onMessage(message: unknown): void;
   onComplete(): void;
   onError(error: GrpcServiceError): void;
@@ -51,7 +57,8 @@ export type RequestStarter = (options: ClientRequestOptions) => ClientRequest;
  * of the request stream and a cancellation given while no peer is ready yet are kept by the
  * request and applied in order when it is written. The deadline (the earlier of the call's
  * and the client's `timeout`) counts from creation, connecting included. Once the call has
- * ended the listener hears nothing more.
+ * ended the listener hears nothing more. `telemetry` (its CLIENT span, started by the caller)
+ * passes the trace context on in the call header and ends with the call's status.
  */
 export class GrpcClientCall {
   private request: ClientRequest | null = null;
@@ -62,6 +69,7 @@ export class GrpcClientCall {
     private readonly spec: GrpcCallSpec,
     private readonly limits: GrpcCallLimits,
     private readonly listener: GrpcCallListener,
+    private readonly telemetry: ClientCallTelemetry = NOOP_CLIENT_CALL,
   ) {
     const now = Date.now();
     const deadline = Math.min(deadlineOf(spec.deadline), limits.timeout > 0 ? now + limits.timeout : Infinity);
@@ -71,14 +79,16 @@ export class GrpcClientCall {
     }
     const data = spec.requestStream ? undefined : this.encodeMessage(spec.request);
     if (data === FAILED) return;
+    const fixed: GrpcCallHeader = {};
     const headers = metadataToWire(spec.metadata);
+    if (headers) fixed.headers = headers;
+    if (spec.requestStream) fixed.requestStream = true;
+    if (spec.codec.protobuf) fixed.protobuf = true;
+    // The trace context goes beside the headers (docs/observability.md), taken once.
+    const traced = telemetry.inject(fixed) as GrpcCallHeader;
     // The header carries the time left as of the moment the call is written.
     const payload = (remainingMs: number): EncodedPayload => {
-      const header: GrpcCallHeader = {};
-      if (headers) header.headers = headers;
-      if (Number.isFinite(remainingMs)) header.timeoutMs = Math.ceil(remainingMs);
-      if (spec.requestStream) header.requestStream = true;
-      if (spec.codec.protobuf) header.protobuf = true;
+      const header = Number.isFinite(remainingMs) ? { ...traced, timeoutMs: Math.ceil(remainingMs) } : traced;
       // Not compressed here: the channel's stream compresses with the codec its server reads.
       return encodeRequestMessage(spec.path, data, header, 0);
     };
@@ -89,6 +99,7 @@ export class GrpcClientCall {
       deadline,
       decode: frame => this.decode(frame),
       upload: spec.requestStream,
+      telemetry,
     });
   }
 
@@ -114,6 +125,7 @@ export class GrpcClientCall {
     if (this.finished) return;
     this.finished = true;
     this.request?.cancel();
+    this.telemetry.cancel();
   }
 
   private decode(frame: Frame): ReplyMessage {
@@ -132,8 +144,11 @@ export class GrpcClientCall {
     }
   }
 
-  private onReply(reply: ReplyMessage): void {
+  private onReply(reply: ClientReply): void {
     if (this.finished) return;
+    if (reply.replyMetadata !== undefined && isHeaderMap(reply.replyMetadata)) {
+      this.listener.onMetadata?.(metadataFromWire(reply.replyMetadata));
+    }
     if ('err' in reply) {
       const status = reply.err instanceof StatusFailure ? reply.err.status : statusOfFailure(reply.err, this.spec.path);
       // A reply that could not be decoded: the server may still be sending.
@@ -141,11 +156,16 @@ export class GrpcClientCall {
       this.fail(status);
       return;
     }
-    if (reply.response !== undefined) this.listener.onMessage(reply.response);
-    if (reply.isDisposed && !this.finished) {
+    const last = reply.isDisposed === true;
+    if (reply.response !== undefined) this.telemetry.onValue();
+    // The call is over before its last message is handed on: a caller that unsubscribes on
+    // that message (firstValueFrom) does not cancel a call that completed.
+    if (last) {
       this.finished = true;
-      this.listener.onComplete();
+      this.telemetry.end();
     }
+    if (reply.response !== undefined) this.listener.onMessage(reply.response);
+    if (last) this.listener.onComplete();
   }
 
   private encode(message: unknown): EncodedPayload | null {
@@ -182,7 +202,9 @@ export class GrpcClientCall {
   private fail(status: GrpcStatusObject): void {
     if (this.finished) return;
     this.finished = true;
-    this.listener.onError(serviceError(status));
+    const error = serviceError(status);
+    this.telemetry.end(error);
+    this.listener.onError(error);
   }
 }
 

@@ -41,6 +41,8 @@ function startRawCall(client: CallStarter, method: ProtoMethod, codec: GrpcMessa
     end: () => call?.end(),
   });
   const listener = method.responseStream ? streamListener(object as CallObject & Readable) : callbackListener(object, parsed.callback);
+  // The handler's response metadata, as @grpc/grpc-js reports response headers.
+  listener.onMetadata = metadata => object.emit('metadata', metadata);
   call = client.startCall(
     {
       path: method.path,

@@ -11,13 +11,16 @@ export interface GrpcCallInfo {
   remoteEndpointId: string;
   /** The caller's deadline (ms since epoch), or Infinity. */
   deadline: number;
+  /** Response metadata for the caller: sent with the call's end (as reply metadata). */
+  sendMetadata?(metadata: Metadata): void;
 }
 
 /**
  * The call object a handler gets as its third argument for `@GrpcMethod` and
  * `@GrpcStreamMethod`, with the members of `@grpc/grpc-js`'s `ServerUnaryCall`: `request`,
  * `metadata`, `cancelled` and the `'cancelled'` event, `getPeer()`, `getDeadline()`,
- * `getPath()`. Response headers are not carried over iroh: `sendMetadata()` does nothing.
+ * `getPath()`, and `sendMetadata()`: the response metadata goes with the call's end (the
+ * caller's `'metadata'` event), not before its first message as over HTTP/2.
  */
 export class IrohGrpcCall<Request = unknown> extends EventEmitter {
   cancelled = false;
@@ -49,7 +52,9 @@ export class IrohGrpcCall<Request = unknown> extends EventEmitter {
     return this.info.path;
   }
 
-  sendMetadata(_responseMetadata: Metadata): void {}
+  sendMetadata(responseMetadata: Metadata): void {
+    this.info.sendMetadata?.(responseMetadata);
+  }
 
   /** The caller cancelled (or its deadline passed). */
   markCancelled(): void {
@@ -111,7 +116,10 @@ export class IrohGrpcStreamCall extends Duplex {
     return this.info.path;
   }
 
-  sendMetadata(_responseMetadata: Metadata): void {}
+  /** As {@link IrohGrpcCall.sendMetadata}. */
+  sendMetadata(responseMetadata: Metadata): void {
+    this.info.sendMetadata?.(responseMetadata);
+  }
 
   /** The callback a client-streaming handler answers through: `(error, response)`. */
   readonly callback = (error: unknown, response?: unknown): void => {

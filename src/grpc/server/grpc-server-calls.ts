@@ -3,7 +3,7 @@ import { RequestBody } from '../../protocol';
 import type { NestServer } from '../../server/nest-compat';
 import type { DispatchChannel } from '../../server/nest-dispatcher';
 import type { RequestUpload, ServerRequest } from '../../server/server-request';
-import { metadataFromWire } from '../grpc-metadata';
+import { metadataFromWire, metadataToWire } from '../grpc-metadata';
 import { GrpcProtoOptions, hasProtoDefinition, packageNames } from '../grpc-proto-options';
 import { GrpcStatus, GrpcStatusObject } from '../grpc-status';
 import { GrpcCallHeader, readGrpcCallHeader } from '../grpc-wire';
@@ -59,9 +59,12 @@ export class GrpcServerCalls {
       refuse(status);
       channel.recordBadMessage();
     };
+    const resolution = this.routes && header ? this.routes.resolve(body.pattern, header.requestStream === true) : null;
+    // The SERVER span, child of the caller's; a method this server does not serve is `_OTHER`.
+    const known = resolution !== null && 'route' in resolution;
+    request.telemetry = channel.telemetry.startHandling('grpc', body.pattern, channel.remoteEndpointId, body.metadata, known);
     if (!this.routes) return refuse(internal('The gRPC server is not listening'));
-    if (!header) return refuseMalformed(internal('The gRPC call header is malformed'));
-    const resolution = this.routes.resolve(body.pattern, header.requestStream === true);
+    if (!header || !resolution) return refuseMalformed(internal('The gRPC call header is malformed'));
     if ('status' in resolution) return refuse(resolution.status);
     const { route } = resolution;
     if (header.protobuf && !route.method) {
@@ -75,6 +78,7 @@ export class GrpcServerCalls {
         metadata: metadataFromWire(header.headers),
         remoteEndpointId: channel.remoteEndpointId,
         deadline: header.timeoutMs === undefined ? Infinity : Date.now() + header.timeoutMs,
+        sendMetadata: metadata => request.setReplyMetadata(metadataToWire(metadata) ?? {}),
       };
     } catch (err) {
       return refuseMalformed(internal(`The call's metadata is invalid: ${(err as Error).message}`));

@@ -49,7 +49,10 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
   start(message: unknown): void {
     const { kind } = this.route;
     if (kind !== GrpcMethodStreamingType.NO_STREAMING) this.request.upload = this;
-    const call = kind === GrpcMethodStreamingType.PT_STREAMING ? (this.streamCall = new IrohGrpcStreamCall(this.info, this)) : new IrohGrpcCall(message, this.info);
+    const call =
+      kind === GrpcMethodStreamingType.PT_STREAMING
+        ? (this.streamCall = new IrohGrpcStreamCall(this.info, this))
+        : new IrohGrpcCall(message, this.info);
     if (kind === GrpcMethodStreamingType.RX_STREAMING) this.requestMessages = new RequestMessages();
     this.request.onStop(() => {
       call.markCancelled();
@@ -63,16 +66,21 @@ export class ServedGrpcCall implements GrpcCallSink, RequestUpload {
       remoteEndpointId: this.info.remoteEndpointId,
       operationId: this.route.rpc,
     };
-    runWithProcessingHooks(this.host.server, hookContext, message, async runEndHook => {
-      if (this.request.isStopped) return runEndHook();
-      if (call instanceof IrohGrpcStreamCall) return this.runStreamCall(call, runEndHook);
-      const input = this.requestMessages ? this.requestMessages.observable : message;
-      const output = this.host.server.transformToObservable(await this.route.handler(input, this.info.metadata, call));
-      this.sendReplies(output, runEndHook);
-    }).catch(err => {
-      this.host.logger.error(`gRPC call ${this.info.path} from ${this.info.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`);
-      this.fail({ code: GrpcStatus.UNKNOWN, details: 'Internal server error', metadata: null });
-    });
+    // Inside the call's SERVER span: `trace.getActiveSpan()` in the handler is it.
+    this.request.telemetry
+      .run(() =>
+        runWithProcessingHooks(this.host.server, hookContext, message, async runEndHook => {
+          if (this.request.isStopped) return runEndHook();
+          if (call instanceof IrohGrpcStreamCall) return this.runStreamCall(call, runEndHook);
+          const input = this.requestMessages ? this.requestMessages.observable : message;
+          const output = this.host.server.transformToObservable(await this.route.handler(input, this.info.metadata, call));
+          this.sendReplies(output, runEndHook);
+        }),
+      )
+      .catch(err => {
+        this.host.logger.error(`gRPC call ${this.info.path} from ${this.info.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`);
+        this.fail({ code: GrpcStatus.UNKNOWN, details: 'Internal server error', metadata: null });
+      });
   }
 
   // ------------------------------------------------------------ request stream
