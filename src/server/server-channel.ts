@@ -1,5 +1,4 @@
-import iroh = require('../iroh/binding');
-import { closeConnection } from '../iroh';
+import { IoBiStream, IoConnection, closeConnection } from '../iroh';
 import {
   EncodedPayload,
   ErrorCode,
@@ -62,7 +61,7 @@ export class ServerChannel implements RequestOwner {
   private readonly clientDone = new Promise<void>(resolve => (this.clientIsDone = resolve));
 
   constructor(
-    bi: iroh.BiStream,
+    bi: IoBiStream,
     readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
@@ -92,7 +91,7 @@ export class ServerChannel implements RequestOwner {
     return this;
   }
 
-  get connection(): iroh.Connection {
+  get connection(): IoConnection {
     return this.peer.connection;
   }
 

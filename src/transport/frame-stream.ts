@@ -1,5 +1,4 @@
-import iroh = require('../iroh/binding');
-import { IrohError, fromBindingBytes, settledWithin, toBindingBytes } from '../iroh';
+import { IoBiStream, IrohError, settledWithin } from '../iroh';
 import {
   DEFAULT_FRAME_WRITER_OPTIONS,
   EncodedPayload,
@@ -85,21 +84,21 @@ export class FrameStream {
   lastReceivedAt = Date.now();
 
   constructor(
-    private readonly stream: iroh.BiStream,
+    private readonly stream: IoBiStream,
     maxMessageSize: number,
     private readonly handlers: FrameStreamHandlers,
     options: FrameStreamOptions = {},
   ) {
     const send = stream.send;
-    // Batches are at most `maxBatchBytes` (64 KiB): each write converts and copies that much
-    // on the event loop, then yields until the binding has taken it.
+    // Batches are at most `maxBatchBytes` (64 KiB): with the binding on this thread each write
+    // converts and copies that much on the event loop, then yields until the binding has taken it.
     const counted = handlers.bytesSent;
     const sink: FrameSink = counted
       ? (parts, total) => {
           counted(total);
-          return send.writeAll(toBindingBytes(parts, total));
+          return send.write(parts, total);
         }
-      : (parts, total) => send.writeAll(toBindingBytes(parts, total));
+      : (parts, total) => send.write(parts, total);
     this.writer = new FrameWriter(
       sink,
       err => this.end(IrohError.from('stream write failed', err)),
@@ -218,7 +217,7 @@ export class FrameStream {
         this.lastReceivedAt = Date.now();
         this.handlers.bytesReceived?.(bytes.length);
         if (this.decoder.failed || this.decodingStopped) continue;
-        this.decoder.push(fromBindingBytes(bytes));
+        this.decoder.push(bytes);
         // Backpressure: while the peer does not read what we write, read no more from it.
         if (this.writer.pendingBytes > READ_PAUSE_BYTES) await this.writer.drainedBelow(READ_PAUSE_BYTES / 2);
         const pause = this.handlers.readPause?.();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'crypto';
-import { IoBiStream, IoConnection, IoEndpoint, bindingErrorMessage, openEndpoint, parsePeer, runningIoThreads } from '../../src/iroh';
+import { IoBiStream, IoConnection, IoEndpoint, bindingErrorMessage, bindEndpoint, parsePeer, runningIoThreads } from '../../src/iroh';
 import { eventually } from '../support/harness';
 import { freeUdpPort } from '../support/ports';
 
@@ -8,8 +8,7 @@ const LOOPBACK = { relayMode: 'disabled' as const, bindAddr: '127.0.0.1:0' };
 
 /** What the client dials: the server's id and direct addresses, read from its ticket. */
 function peerOf(server: IoEndpoint) {
-  const addr = parsePeer(server.ticket());
-  return { id: addr.id().toString(), relayUrl: addr.relayUrl(), directAddresses: addr.directAddresses() };
+  return parsePeer(server.ticket());
 }
 
 /**
@@ -62,8 +61,8 @@ describe.each([
   let connection: IoConnection;
 
   beforeAll(async () => {
-    server = await openEndpoint({ ...LOOPBACK, ioThread }, ALPN);
-    client = await openEndpoint({ ...LOOPBACK, ioThread });
+    server = await bindEndpoint({ ...LOOPBACK, ioThread }, ALPN);
+    client = await bindEndpoint({ ...LOOPBACK, ioThread });
     void (async () => {
       for (;;) {
         const incoming = await server.acceptNext().catch(() => null);
@@ -138,7 +137,7 @@ describe.each([
       );
     expect(messageOf(afterReset)).toBe('ClosedStream');
     await bi.recv.stop(7);
-    await expect(openEndpoint({ ...LOOPBACK, bindAddr: 'not an address', ioThread })).rejects.toThrow(
+    await expect(bindEndpoint({ ...LOOPBACK, bindAddr: 'not an address', ioThread })).rejects.toThrow(
       /^invalid bindAddr "not an address" \(expected host:port\): (Error: )?invalid socket address syntax$/,
     );
     const refused = await client.connect(peerOf(server), Buffer.from('other/1')).then(
@@ -162,7 +161,7 @@ describe('an endpoint on a fixed port', () => {
     const port = await freeUdpPort();
     const bindAddr = `127.0.0.1:${port}`;
     for (let round = 0; round < 3; round++) {
-      const endpoint = await openEndpoint({ relayMode: 'disabled', bindAddr, ioThread }, ALPN);
+      const endpoint = await bindEndpoint({ relayMode: 'disabled', bindAddr, ioThread }, ALPN);
       const sockets = endpoint.boundSockets();
       expect(sockets[0]).toBe(bindAddr);
       await endpoint.close();
@@ -175,8 +174,8 @@ describe('an endpoint on a fixed port', () => {
 describe('an I/O thread', () => {
   it('ends when its endpoint fails to bind, with the binding error', async () => {
     const port = await freeUdpPort();
-    const holder = await openEndpoint({ relayMode: 'disabled', bindAddr: `127.0.0.1:${port}` });
-    await expect(openEndpoint({ relayMode: 'disabled', bindAddr: `127.0.0.1:${port}`, ioThread: true })).rejects.toThrow(
+    const holder = await bindEndpoint({ relayMode: 'disabled', bindAddr: `127.0.0.1:${port}` });
+    await expect(bindEndpoint({ relayMode: 'disabled', bindAddr: `127.0.0.1:${port}`, ioThread: true })).rejects.toThrow(
       new RegExp(`^cannot bind iroh endpoint on 127\\.0\\.0\\.1:${port}: `),
     );
     await eventually(() => runningIoThreads() === 0, 5000, 'the I/O thread to end');
@@ -185,7 +184,7 @@ describe('an I/O thread', () => {
   });
 
   it('fails what waits on it once its endpoint is closed', async () => {
-    const endpoint = await openEndpoint({ ...LOOPBACK, ioThread: true }, ALPN);
+    const endpoint = await bindEndpoint({ ...LOOPBACK, ioThread: true }, ALPN);
     const accepting = endpoint.acceptNext();
     await endpoint.close();
     // Closed before the thread could say so: null, or the thread's end.
