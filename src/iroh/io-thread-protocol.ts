@@ -13,7 +13,7 @@ import { IrohError } from './errors';
  */
 export const enum Op {
   BIND = 1,
-  /** After close: resolves once the endpoint's sockets are free (or false after the deadline). */
+  /** `[RELEASE, callId, endpoint, deadlineMs]` after close: collects until its sockets are free (false after the deadline). */
   RELEASE,
   /** No endpoint is left: the thread ends once the binding has nothing under way. */
   END,
@@ -34,6 +34,7 @@ export const enum Op {
   CLOSE_CONNECTION,
   SET_MAX_BI,
   SNAPSHOT,
+  /** `[WRITE, callId, stream, bytes, waited]`: `waited` when the caller waits for its answer (else it may come late). */
   WRITE,
   FINISH,
   STOPPED,

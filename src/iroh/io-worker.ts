@@ -18,7 +18,7 @@ import {
   errorRecord,
 } from './io-thread-protocol';
 import { WorkerStream } from './io-worker-stream';
-import { releaseNativeHandles } from './release';
+import { collectGarbage, releaseNativeHandles } from './release';
 
 /**
  * The I/O thread: the endpoints of one calling thread on the binding (direct-io.ts), driven by
@@ -27,8 +27,14 @@ import { releaseNativeHandles } from './release';
  * endpoint is left and the binding has nothing under way.
  */
 
-/** How long the collections after an endpoint's close may take to free its sockets. */
+/** How long an acknowledgement of a write may wait for another answer to go with. */
+const LAZY_ANSWER_MS = 5;
+
+/** How long {@link Op.RELEASE} collects for, by default. */
 const RELEASE_DEADLINE_MS = 2000;
+
+/** When the one collection after an endpoint's close runs: the calls the close ended settle first. */
+const COLLECT_AFTER_CLOSE_MS = 50;
 
 class IoWorker {
   private nextHandle = 1;
@@ -36,11 +42,13 @@ class IoWorker {
   private readonly incoming = new Map<number, { incoming: DirectIncoming; endpoint: number }>();
   private readonly connections = new Map<number, { connection: DirectConnection; endpoint: number; streams: Set<number> }>();
   private readonly streams = new Map<number, WorkerStream>();
-  /** Closed endpoints whose sockets are being freed (collections in this thread). */
-  private readonly releases = new Map<number, Promise<boolean>>();
+  /** The sockets of closed endpoints, until their port is asked for ({@link Op.RELEASE}). */
+  private readonly closedSockets = new Map<number, string[]>();
   private outbox: Answer[] = [];
   private transfers: ArrayBuffer[] = [];
   private scheduled = false;
+  /** When only acknowledgements of writes wait in the outbox: the timer that sends them anyway. */
+  private lazyFlush: NodeJS.Timeout | null = null;
   private readonly syncWords: Int32Array;
   private readonly syncBytes: Uint8Array;
 
@@ -71,9 +79,12 @@ class IoWorker {
       if (result instanceof Promise) result.catch(() => undefined);
       return;
     }
+    // A write the calling thread does not wait for is acknowledged with the next answer that
+    // goes anyway (or a moment later): one wake-up of that thread fewer per write.
+    const lazy = op === Op.WRITE && b !== true;
     if (result instanceof Promise) {
       result.then(
-        value => this.answer(callId, Status.OK, value),
+        value => this.answer(callId, Status.OK, value, lazy),
         err => this.answer(callId, Status.ERROR, errorRecord(err)),
       );
     } else {
@@ -86,7 +97,7 @@ class IoWorker {
       case Op.BIND:
         return this.bind(a as EndpointConfig);
       case Op.RELEASE:
-        return this.releases.get(handle) ?? releaseNativeHandles(a as string[], 0);
+        return this.release(handle, (a as number | undefined) ?? RELEASE_DEADLINE_MS);
       case Op.END:
         // Pending binding calls keep the thread alive until they settle: ended earlier, the
         // binding would answer into a thread that is gone and take the process down.
@@ -161,9 +172,11 @@ class IoWorker {
   }
 
   /**
-   * Closes an endpoint and forgets everything of it, then collects until its sockets are
-   * free: the binding frees them only once its objects are collected, and nothing else in
-   * this small heap may ask for a collection soon (the calling thread's time is not spent).
+   * Closes an endpoint and forgets everything of it. The binding frees its sockets only once
+   * its objects are collected, and this small heap may not ask for a full collection for a
+   * long time: one is forced a moment later (once the calls the close ended have settled), in
+   * this thread, costing the calling thread nothing. {@link Op.RELEASE} collects until the
+   * sockets are free, for an endpoint whose port is wanted back.
    */
   private async closeEndpoint(handle: number): Promise<void> {
     const endpoint = this.endpoint(handle);
@@ -172,13 +185,19 @@ class IoWorker {
     for (const [key, entry] of this.connections) if (entry.endpoint === handle) this.connections.delete(key);
     for (const [key, stream] of this.streams) if (stream.endpoint === handle) this.streams.delete(key);
     const sockets = endpoint.boundSockets();
+    this.closedSockets.set(handle, sockets);
     try {
       await endpoint.close();
     } finally {
-      const release = releaseNativeHandles(sockets, RELEASE_DEADLINE_MS);
-      this.releases.set(handle, release);
-      void release.finally(() => this.releases.delete(handle));
+      setTimeout(collectGarbage, COLLECT_AFTER_CLOSE_MS);
     }
+  }
+
+  /** Collects until a closed endpoint's sockets are free (false after the deadline). */
+  private release(handle: number, deadlineMs: number): Promise<boolean> {
+    const sockets = this.closedSockets.get(handle);
+    this.closedSockets.delete(handle);
+    return sockets ? releaseNativeHandles(sockets, deadlineMs) : Promise.resolve(true);
   }
 
   /**
@@ -266,9 +285,13 @@ class IoWorker {
 
   // ---------------------------------------------------------------- answers
 
-  private answer(callId: number, status: Status, value: unknown): void {
+  private answer(callId: number, status: Status, value: unknown, lazy = false): void {
     this.outbox.push([callId, status, value]);
     if (this.scheduled) return;
+    if (lazy) {
+      this.lazyFlush ??= setTimeout(this.flush, LAZY_ANSWER_MS);
+      return;
+    }
     this.scheduled = true;
     // Answers that arrive in one turn of the event loop go back together.
     setImmediate(this.flush);
@@ -276,6 +299,8 @@ class IoWorker {
 
   private readonly flush = (): void => {
     this.scheduled = false;
+    if (this.lazyFlush) clearTimeout(this.lazyFlush);
+    this.lazyFlush = null;
     const batch = this.outbox;
     const transfers = this.transfers;
     this.outbox = [];

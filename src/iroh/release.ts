@@ -35,6 +35,13 @@ function gcFunction(): (() => void) | null {
   return collect;
 }
 
+/** Forces one full collection when that is possible; false when it is not. */
+export function collectGarbage(): boolean {
+  const gc = gcFunction();
+  gc?.();
+  return gc !== null;
+}
+
 /** True for a `bindAddr` with a fixed port (not absent, not port 0). */
 export function hasFixedPort(bindAddr: string | undefined): boolean {
   return bindAddr !== undefined && !/:0$/.test(bindAddr.trim());

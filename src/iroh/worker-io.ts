@@ -79,9 +79,7 @@ export class WorkerEndpoint implements IoEndpoint {
   async releasePort(sockets: readonly string[], deadlineMs?: number): Promise<boolean> {
     await this.close().catch(() => undefined);
     // A thread that has ended since freed every socket it had.
-    return this.link
-      .call<boolean>(Op.RELEASE, this.bound.handle, [...sockets])
-      .catch(() => socketsFreeWithin(sockets, deadlineMs));
+    return this.link.call<boolean>(Op.RELEASE, this.bound.handle, deadlineMs).catch(() => socketsFreeWithin(sockets, deadlineMs));
   }
 
   /** The endpoint lives in the I/O thread: users get this object (id, ticket, bound sockets). */
@@ -218,11 +216,13 @@ class WorkerSendStream implements IoSendStream {
     if (this.failure) return Promise.reject(this.failure);
     const bytes = transferableCopy(parts, totalLength);
     this.unwritten += totalLength;
-    this.link.call<void>(Op.WRITE, this.handle, bytes, undefined, bytes).then(
+    // Beyond the window this write waits for acknowledgements: the thread sends them at once.
+    const waits = this.unwritten > WRITE_WINDOW_BYTES;
+    this.link.call<void>(Op.WRITE, this.handle, bytes, waits, bytes).then(
       () => this.written(totalLength, null),
       (err: Error) => this.written(totalLength, err),
     );
-    if (this.unwritten <= WRITE_WINDOW_BYTES) return Promise.resolve();
+    if (!waits) return Promise.resolve();
     return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
   }
 
