@@ -32,10 +32,12 @@ export interface IrohEndpointOptions extends SecretKeySource {
    */
   releasePortOnClose?: boolean;
   /**
-   * Runs the endpoint in a worker thread of its own (the I/O thread): the binding's calls and
-   * its conversion of every byte happen there, and this thread exchanges transferred buffers
-   * with it. Costs a thread, and a hop between threads each way; spares this thread most of
-   * the work of sending and receiving (docs/performance.md says when that pays). Default false.
+   * Runs the endpoint in a worker thread (the I/O thread, one per JavaScript thread, shared by
+   * its endpoints): the binding's calls and its conversion of every byte happen there, and this
+   * thread exchanges transferred buffers with it. Costs a thread and a hop between threads each
+   * way; spares this thread most of the work of sending and receiving (docs/performance.md says
+   * when that pays). `unwrap()` then returns the endpoint's stand-in, not the binding's
+   * `Endpoint`. Default false.
    */
   ioThread?: boolean;
 }
