@@ -18,6 +18,9 @@ import { ClientChannel, ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
 import { KeepAliveOptions } from './keep-alive';
 
+/** How long a failed stream open waits to learn whether the connection has ended, and why. */
+const CLOSE_REASON_WAIT_MS = 100;
+
 /** A connection to a peer that carries requests: the QUIC connection and its stream. */
 export interface Transport {
   connection: IoConnection;
@@ -123,9 +126,15 @@ export class Connector {
       await opened.hello(deadline - Date.now());
       return { connection, channel: opened, path: selectedPath(connection)?.path };
     } catch (err) {
-      if (channel) closeTransport({ connection, channel }, 'connect attempt failed');
-      else closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
-      throw attemptError(err);
+      if (channel) {
+        closeTransport({ connection, channel }, 'connect attempt failed');
+        throw attemptError(err);
+      }
+      // A server that refuses this client closes the connection right after the handshake:
+      // opening the stream may then fail, and the connection's end says why.
+      const reason = await closeReason(connection);
+      closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
+      throw attemptError(reason === null ? err : connectionLostError(reason));
     }
   }
 
@@ -181,6 +190,20 @@ export function selectedPath(connection: IoConnection): { path: ConnectionPath; 
     return { path: selected.isRelay ? 'relay' : 'direct', rttMs: selected.rttMs, remoteAddr: selected.remoteAddr ?? null };
   } catch {
     return undefined;
+  }
+}
+
+/** Why the connection ended, when it has (or does within a moment); null while it is open. */
+async function closeReason(connection: IoConnection): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const open = new Promise<null>(resolve => {
+    timer = setTimeout(() => resolve(null), CLOSE_REASON_WAIT_MS);
+  });
+  const ended = connection.closed().catch((err: unknown) => bindingErrorMessage(err));
+  try {
+    return await Promise.race([ended, open]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -30,6 +30,15 @@ import {
 const MIN_READ = 16 * 1024;
 const MAX_READ = 64 * 1024;
 
+/**
+ * After QUIC acknowledged our FIN, how long a delivery still waits for the peer's FIN: the
+ * acknowledgement says the peer's stack has the bytes, not that its application has read them,
+ * and a connection closed then discards what it has not read yet (a peer reading slower than
+ * the acknowledgements come, e.g. with the binding in an I/O thread, lost the end of a large
+ * message sent just before a close).
+ */
+const PEER_FIN_GRACE_MS = 200;
+
 /** Output queued for the peer above which the read loop waits for it to drain. */
 const READ_PAUSE_BYTES = 4 * 1024 * 1024;
 
@@ -245,17 +254,21 @@ export class FrameStream {
    * Finishes our side and waits (up to `timeoutMs`) until the peer has received everything
    * written, so that a connection closed right after does not discard the last frames.
    *
-   * Two things prove it, whichever comes first: QUIC's acknowledgement of our FIN
-   * (`stopped()`), which the peer may hold back for its maximum ACK delay (25 ms), or the
-   * peer's own FIN arriving after ours left. Both sides of this protocol finish their side only
-   * once they have read the other's FIN (or when they are going away anyway), so the second
-   * usually comes one round trip after ours. A FIN that arrived before ours was sent proves
-   * nothing and is not counted.
+   * The peer's own FIN arriving after ours left proves it: both sides of this protocol finish
+   * their side only once they have read the other's FIN (or when they are going away anyway),
+   * so it usually comes one round trip after ours. QUIC's acknowledgement of our FIN
+   * (`stopped()`, which the peer may hold back for its maximum ACK delay, 25 ms) stands for it
+   * when the peer does not answer within {@link PEER_FIN_GRACE_MS} after it (a server still
+   * working on requests finishes later). A FIN that arrived before ours was sent proves nothing
+   * and is not counted.
    */
   async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
     const peerAnswers = !this.ended;
+    const acknowledged = (): Promise<unknown> => this.stream.send.stopped();
     const delivered = this.finish().then(() =>
-      peerAnswers ? Promise.race([this.stream.send.stopped(), this.endedPromise]) : this.stream.send.stopped(),
+      peerAnswers
+        ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, PEER_FIN_GRACE_MS)), this.endedPromise])
+        : acknowledged(),
     );
     // A peer that does not read may never let the queued frames out: bounded as a whole.
     await settledWithin(delivered, timeoutMs);
