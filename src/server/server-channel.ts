@@ -280,7 +280,7 @@ export class ServerChannel implements RequestOwner {
     this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
     // Close the connection once the GOAWAY has arrived (or after a second at most).
     void this.stream
-      .finishAndWaitDelivered(1000)
+      .finishAndWaitDelivered(1000, false)
       .then(() => closeConnection(this.connection, error.code, error.message));
   }
 

@@ -259,15 +259,17 @@ export class FrameStream {
    * so it usually comes one round trip after ours. QUIC's acknowledgement of our FIN
    * (`stopped()`, which the peer may hold back for its maximum ACK delay, 25 ms) stands for it
    * when the peer does not answer within {@link PEER_FIN_GRACE_MS} after it (a server still
-   * working on requests finishes later). A FIN that arrived before ours was sent proves nothing
-   * and is not counted.
+   * working on requests finishes later), or at once when only the peer's stack must have the
+   * bytes (`read: false`: a protocol error's GOAWAY, before a close that says the same). A FIN
+   * that arrived before ours was sent proves nothing and is not counted.
    */
-  async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
+  async finishAndWaitDelivered(timeoutMs: number, read = true): Promise<void> {
     const peerAnswers = !this.ended;
+    const grace = read ? PEER_FIN_GRACE_MS : 0;
     const acknowledged = (): Promise<unknown> => this.stream.send.stopped();
     const delivered = this.finish().then(() =>
       peerAnswers
-        ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, PEER_FIN_GRACE_MS)), this.endedPromise])
+        ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, grace)), this.endedPromise])
         : acknowledged(),
     );
     // A peer that does not read may never let the queued frames out: bounded as a whole.
