@@ -21,6 +21,8 @@ module.exports = {
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/test/nest11/node_modules/'],
+  // The I/O thread (ioThread) runs the TypeScript sources too.
+  setupFiles: ['<rootDir>/test/support/io-thread-setup.ts'],
   testTimeout: 30000,
   maxWorkers: 2,
 };

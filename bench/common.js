@@ -47,6 +47,13 @@ const VARIANTS = [
     workloads: ['echo64@256'],
     preload: 'no-otel.js',
   },
+  {
+    // The endpoints of both processes in an I/O thread (servers/iroh.js io, the client's variant).
+    key: 'iroh-io',
+    label: 'nestjs-iroh, ioThread',
+    of: 'iroh',
+    workloads: WORKLOADS.map(w => w.key),
+  },
 ];
 
 /** Deterministic PRNG (mulberry32) so every run sends the same bytes. */
@@ -145,6 +152,19 @@ class Samples {
 
 function cpuDelta(a, b) {
   return (b.user - a.user) + (b.system - a.system); // µs
+}
+
+/**
+ * CPU time of the calling thread so far, in µs (Linux: /proc/thread-self/schedstat), or null.
+ * Called on the main thread, it is the main thread's alone: `process.cpuUsage()` counts every
+ * thread of the process (the binding's, libuv's, an I/O thread).
+ */
+function threadCpuUs() {
+  try {
+    return Number(require('fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -250,6 +270,7 @@ module.exports = {
   Samples,
   percentile,
   cpuDelta,
+  threadCpuUs,
   ipcClient,
   reply,
   memorySnapshot,

@@ -62,6 +62,10 @@ function addRatios(results, workloads, transports) {
       r.cpuPerOpUs = r.completed ? (r.clientCpuUs + r.serverCpuUs) / (w.kind === 'stream' ? r.units : r.completed) : null;
       r.clientCpuPerOpUs = ops ? r.clientCpuUs / ops : null;
       r.serverCpuPerOpUs = ops ? r.serverCpuUs / ops : null;
+      // The main threads alone (an I/O thread's and the binding's work left out); null off Linux.
+      r.clientMainCpuPerOpUs = ops && r.clientMainCpuUs != null ? r.clientMainCpuUs / ops : null;
+      r.serverMainCpuPerOpUs = ops && r.serverMainCpuUs != null ? r.serverMainCpuUs / ops : null;
+      r.mainCpuPerOpUs = r.clientMainCpuPerOpUs != null && r.serverMainCpuPerOpUs != null ? r.clientMainCpuPerOpUs + r.serverMainCpuPerOpUs : null;
       r.wireBytesPerOp = r.wire && r.completed ? (r.wire.tx + r.wire.rx) / r.completed : null;
       r.wirePacketsPerOp = r.wire && r.wire.txPackets !== undefined && r.completed ? (r.wire.txPackets + r.wire.rxPackets) / r.completed : null;
     }
@@ -120,14 +124,14 @@ function targets(results) {
 }
 
 function printTable(results, workloads, transports) {
-  const header = ['workload', 'transport', 'req/s', 'MB/s', 'items/s', 'p50 ms', 'p99 ms', 'CPU µs/op c+s', 'vs TCP', 'wire B/op', 'loop max c/s', 'on CPU c/s', 'loop p99 c/s', 'other load'];
+  const header = ['workload', 'transport', 'req/s', 'MB/s', 'items/s', 'p50 ms', 'p99 ms', 'CPU µs/op c+s', 'main thread µs/op c+s', 'vs TCP', 'wire B/op', 'loop max c/s', 'on CPU c/s', 'loop p99 c/s', 'other load'];
   const rows = [];
   for (const w of workloads) {
     for (const t of transports) {
       if (t.workloads && !t.workloads.includes(w.key)) continue; // a transport measured in a few cells only
       const r = results[t.key]?.workloads[w.key];
       if (!r) {
-        rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '', '', '', '']);
+        rows.push([w.label, t.label, 'failed', '', '', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       rows.push([
@@ -139,6 +143,7 @@ function printTable(results, workloads, transports) {
         fmt(r.latency.p50, 2),
         fmt(r.latency.p99, 2),
         r.cpuPerOpUs == null ? '—' : `${fmt(r.cpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
+        r.mainCpuPerOpUs == null ? '—' : `${fmt(r.mainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
         r.vsTcp == null ? '—' : `${fmt(r.vsTcp, 2)}×`,
         fmt(r.wireBytesPerOp),
         loopMax(r),
@@ -177,6 +182,62 @@ function printMemory(results, transports, config) {
   console.log(`(KiB each; ${config.idleConnections} idle connections, ${config.heldRequests} requests held in the handler)`);
 }
 
+/**
+ * nestjs-iroh with `ioThread` against the default, workload by workload, in this run: speed
+ * (the workload's own measure), main-thread CPU per operation, p50, and the longest event-loop
+ * stall of either process.
+ */
+function ioThreadComparison(results, workloads) {
+  const rows = [];
+  for (const w of workloads) {
+    const base = results.iroh?.workloads[w.key];
+    const io = results['iroh-io']?.workloads[w.key];
+    if (!base || !io) continue;
+    const ratio = (a, b) => (a != null && b ? a / b : null);
+    const worst = (r, field) => {
+      const values = [r.loopDelay?.client?.[field], r.loopDelay?.server?.[field]].filter(v => v != null);
+      return values.length ? Math.max(...values) : null;
+    };
+    rows.push({
+      workload: w.key,
+      label: w.label,
+      speed: ratio(score(w, io), score(w, base)),
+      mainCpuPerOpUs: { default: base.mainCpuPerOpUs, ioThread: io.mainCpuPerOpUs },
+      mainCpuDivided: ratio(base.mainCpuPerOpUs, io.mainCpuPerOpUs),
+      cpuPerOpUs: { default: base.cpuPerOpUs, ioThread: io.cpuPerOpUs },
+      p50Ms: { default: base.latency.p50, ioThread: io.latency.p50 },
+      loopMaxMs: { default: worst(base, 'maxMs'), ioThread: worst(io, 'maxMs') },
+      loopCpuMaxMs: { default: worst(base, 'cpuMaxMs'), ioThread: worst(io, 'cpuMaxMs') },
+    });
+  }
+  return rows;
+}
+
+function printIoThreadComparison(rows) {
+  if (rows.length === 0) return;
+  console.log('\nioThread vs default (this run): speed ratio, main-thread CPU µs/op (both processes), p50, worst loop stall on CPU:');
+  const header = ['workload', 'speed io÷default', 'main µs/op default', 'main µs/op io', 'main CPU ÷', 'all-thread µs/op default', 'all-thread µs/op io', 'p50 ms default', 'p50 ms io', 'on-CPU stall ms default', 'on-CPU stall ms io'];
+  const digits = r => (r.workload === 'stream10k' ? 2 : 0);
+  const table = rows.map(r => [
+    r.label,
+    r.speed == null ? '—' : `${fmt(r.speed, 2)}×`,
+    fmt(r.mainCpuPerOpUs.default, digits(r)),
+    fmt(r.mainCpuPerOpUs.ioThread, digits(r)),
+    r.mainCpuDivided == null ? '—' : `÷${fmt(r.mainCpuDivided, 1)}`,
+    fmt(r.cpuPerOpUs.default, digits(r)),
+    fmt(r.cpuPerOpUs.ioThread, digits(r)),
+    fmt(r.p50Ms.default, 2),
+    fmt(r.p50Ms.ioThread, 2),
+    fmt(r.loopCpuMaxMs.default, 0),
+    fmt(r.loopCpuMaxMs.ioThread, 0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map(r => String(r[i]).length)));
+  const line = cells => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  console.log(widths.map(w => '-'.repeat(w)).join('  '));
+  table.forEach(r => console.log(line(r)));
+}
+
 function printTargets(list) {
   console.log('\nTargets (ratios from this run; issue 11, issue 13, then issue 5):');
   for (const t of list) {
@@ -186,4 +247,4 @@ function printTargets(list) {
   }
 }
 
-module.exports = { kib, fmt, summaryLine, addRatios, targets, printTable, printMemory, printTargets };
+module.exports = { kib, fmt, summaryLine, addRatios, targets, printTable, printMemory, printTargets, ioThreadComparison, printIoThreadComparison };

@@ -32,7 +32,7 @@ const { execSync } = require('child_process');
 const { WORKLOADS, TRANSPORTS, VARIANTS, makePayloads, ipcClient, sleep } = require('./common');
 const { renderChart } = require('./chart');
 const { makeCertificate } = require('./tls');
-const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets } = require('./report');
+const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets, ioThreadComparison, printIoThreadComparison } = require('./report');
 const { procStat, busyCores, waitQuiet } = require('./machine-load');
 
 const args = process.argv.slice(2);
@@ -76,6 +76,7 @@ const CHART = join(dirname(OUT), QUICK ? 'chart-quick.svg' : 'chart.svg');
 const SERVER_SCRIPTS = {
   iroh: ['servers/iroh.js'],
   'iroh-base': ['servers/iroh.js'],
+  'iroh-io': ['servers/iroh.js', 'io'],
   'iroh-2peers': ['servers/iroh.js'],
   'iroh-no-otel': ['servers/iroh.js'],
   tcp: ['servers/tcp.js'],
@@ -154,15 +155,22 @@ async function stopChild(child, ipc) {
 }
 
 const cpuTotal = c => c.user + c.system;
+/** The server's main-thread CPU between two 'cpu' answers (µs), or null off Linux. */
+const mainCpu = (a, b) => (a.mainCpuUs == null || b.mainCpuUs == null ? null : b.mainCpuUs - a.mainCpuUs);
 
 async function measureWorkload(workload, server, client, payloads) {
   if (workload.kind === 'connect') {
     if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
-    const s0 = (await server.call({ cmd: 'cpu' })).cpu;
+    const s0 = await server.call({ cmd: 'cpu' });
     const { result } = await client.call({ cmd: 'connect', count: CONFIG.connectCount, loopDelay: CONFIG.loopDelay }, 120_000);
-    const s1 = (await server.call({ cmd: 'cpu' })).cpu;
+    const s1 = await server.call({ cmd: 'cpu' });
     const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
-    return { ...result, serverCpuUs: cpuTotal(s1) - cpuTotal(s0), loopDelay: { client: result.loopDelay, server: serverLoop } };
+    return {
+      ...result,
+      serverCpuUs: cpuTotal(s1.cpu) - cpuTotal(s0.cpu),
+      serverMainCpuUs: mainCpu(s0, s1),
+      loopDelay: { client: result.loopDelay, server: serverLoop },
+    };
   }
   await client.call({ cmd: 'load', workload, loopDelay: CONFIG.loopDelay });
   await sleep(CONFIG.warmupMs);
@@ -170,11 +178,13 @@ async function measureWorkload(workload, server, client, payloads) {
   const slack = 60_000;
   await client.call({ cmd: 'start' }, slack);
   if (CONFIG.loopDelay) await server.call({ cmd: 'loopStart' });
-  const s0 = (await server.call({ cmd: 'cpu' })).cpu;
+  const s0answer = await server.call({ cmd: 'cpu' });
+  const s0 = s0answer.cpu;
   const m0 = procStat();
   await sleep(CONFIG.durationMs);
   const { result } = await client.call({ cmd: 'stop' }, slack);
-  const s1 = (await server.call({ cmd: 'cpu' })).cpu;
+  const s1answer = await server.call({ cmd: 'cpu' });
+  const s1 = s1answer.cpu;
   const m1 = procStat();
   const serverLoop = CONFIG.loopDelay ? (await server.call({ cmd: 'loopStop' })).loopDelay : null;
   await client.call({ cmd: 'drain' }, slack);
@@ -189,6 +199,7 @@ async function measureWorkload(workload, server, client, payloads) {
     ...result,
     loopDelay: { client: result.loopDelay, server: serverLoop },
     serverCpuUs,
+    serverMainCpuUs: mainCpu(s0answer, s1answer),
     otherLoadCores,
     rps: result.completed / seconds,
     mbps: size ? (result.completed * size) / seconds / 1e6 : null,
@@ -387,6 +398,7 @@ async function main() {
   const rows = transports.flatMap(t => [t, ...variants.filter(v => v.of === t.key)]);
   addRatios(results, workloads, rows);
   const targetList = targets(results);
+  const ioThread = ioThreadComparison(results, workloads);
   const durationSec = (Date.now() - started) / 1000;
   const json = {
     meta: {
@@ -411,6 +423,7 @@ async function main() {
         itemsPerSec: 'stream items received per second',
         latency: 'ms from send to (last) reply, per request',
         cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
+        mainCpuPerOpUs: 'client + server main-thread CPU (Linux /proc/thread-self/schedstat) per request, or per item for the stream',
         wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
         vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
         loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms, time off the CPU included); cpuMaxMs/cpuP99Ms: the same gaps counted in the main thread\'s CPU time (Linux schedstat), runqueueMaxMs: longest wait for a CPU in one gap',
@@ -421,12 +434,14 @@ async function main() {
     workloads: workloads.map(w => ({ key: w.key, label: w.label, metric: w.metric, inflight: w.inflight ?? 1 })),
     results,
     targets: targetList,
+    ioThread,
   };
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(json, null, 2) + '\n');
   writeFileSync(CHART, renderChart(json));
   printTable(results, workloads, rows);
   if (CONFIG.memory) printMemory(results, transports, CONFIG);
+  printIoThreadComparison(ioThread);
   printTargets(targetList);
   const failures = Object.entries(results).flatMap(([k, r]) => r.errors.map(e => `${k}: ${e}`));
   if (failures.length) console.log('\nFailures:\n  ' + failures.join('\n  '));

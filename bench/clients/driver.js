@@ -11,7 +11,7 @@
  * - `connect`: `count` times, a brand-new client up to its first reply.
  * - `openIdle` / `closeIdle` / `holdStart` / `holdWait` / `mem`: memory measurements.
  */
-const { makePayloads, Samples, cpuDelta, reply, memorySnapshot, exitWithParent, sleep } = require('../common');
+const { makePayloads, Samples, cpuDelta, threadCpuUs, reply, memorySnapshot, exitWithParent, sleep } = require('../common');
 const { LoopDelay } = require('../loop-delay');
 
 exitWithParent();
@@ -55,6 +55,7 @@ function load(workload) {
       case 'arming':
         state.t0 = performance.now();
         state.cpu0 = process.cpuUsage();
+        state.main0 = threadCpuUs();
         state.hr0 = Number(process.hrtime.bigint() / 1000n);
         state.calls0 = counter?.snapshot() ?? null;
         state.wire0 = adapter.wire();
@@ -73,6 +74,7 @@ function load(workload) {
         state.units += units;
         state.t1 = performance.now();
         state.cpu1 = process.cpuUsage();
+        state.main1 = threadCpuUs();
         state.hr1 = Number(process.hrtime.bigint() / 1000n);
         state.calls1 = counter?.snapshot() ?? null;
         state.wire1 = adapter.wire();
@@ -102,8 +104,10 @@ function load(workload) {
   return state;
 }
 
-function results(state) {
+async function results(state) {
   const elapsedMs = state.t1 - state.t0;
+  // Readings that may have had to be asked of another thread.
+  [state.wire0, state.wire1] = await Promise.all([state.wire0, state.wire1]);
   const wire =
     state.wire0 && state.wire1
       ? { tx: state.wire1.tx - state.wire0.tx, rx: state.wire1.rx - state.wire0.rx }
@@ -118,6 +122,7 @@ function results(state) {
     elapsedMs,
     latency: state.samples.summary(),
     clientCpuUs: cpuDelta(state.cpu0, state.cpu1),
+    clientMainCpuUs: state.main0 === null ? null : state.main1 - state.main0,
     errors: state.errors,
     lastError: state.lastError,
     wire,
@@ -156,7 +161,7 @@ process.on('message', async msg => {
         run.phase = 'arming';
         return;
       case 'stop':
-        run.onStop = () => reply(msg, { result: results(run) });
+        run.onStop = () => void results(run).then(result => reply(msg, { result }));
         run.phase = 'disarming';
         return;
       case 'drain': {
@@ -170,6 +175,7 @@ process.on('message', async msg => {
         // The heap a forced collection (ClientIroh's port release) has to go through.
         const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
         const cpu0 = process.cpuUsage();
+        const main0 = threadCpuUs();
         monitorLoop = msg.loopDelay !== false;
         if (monitorLoop) loopDelay.start();
         let errors = 0;
@@ -183,9 +189,10 @@ process.on('message', async msg => {
           }
         }
         const clientCpuUs = cpuDelta(cpu0, process.cpuUsage());
+        const clientMainCpuUs = main0 === null ? null : threadCpuUs() - main0;
         const delay = loopDelay.stop();
         await adapter.afterConnect?.();
-        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, errors, lastError, loopDelay: delay, heapUsedMiB } });
+        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, clientMainCpuUs, errors, lastError, loopDelay: delay, heapUsedMiB } });
       }
       case 'mem':
         return reply(msg, { mem: memorySnapshot() });

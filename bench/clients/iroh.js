@@ -1,12 +1,11 @@
 'use strict';
-/** nestjs-iroh client adapter: `ClientIroh` from the compiled package (dist/). */
+/** nestjs-iroh client adapter: `ClientIroh` from the compiled package (dist/); variant `io` runs it with `ioThread: true`. */
 require('reflect-metadata');
 const { ClientIroh } = require('../iroh-dist');
 const { once, count } = require('./nest-common');
 
-const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0' };
-
-async function create(address, payloads) {
+async function create(address, payloads, variant) {
+  const LOOPBACK = { relayMode: 'disabled', bindAddr: '127.0.0.1:0', ioThread: variant === 'iroh-io' };
   // Several servers arrive as one comma-separated list of tickets: one client balances over them.
   const tickets = address.split(',');
   const ticket = tickets[0];
@@ -18,9 +17,13 @@ async function create(address, payloads) {
   };
   const client = await open();
   const idle = [];
-  /** The QUIC connection's counters (the client keeps its connection in a private field). */
-  const wire = () => {
-    const stats = client.active?.connection?.stats();
+  /**
+   * The QUIC connection's counters (the client keeps its connection in a private field), read
+   * as they are now (with an I/O thread, `stats()` gives the last reading).
+   */
+  const wire = async () => {
+    const connection = client.active?.connection;
+    const stats = connection ? await (connection.freshStats?.() ?? connection.stats()) : null;
     return stats ? { tx: stats.udpTxBytes, rx: stats.udpRxBytes, txPackets: stats.udpTxDatagrams, rxPackets: stats.udpRxDatagrams } : null;
   };
   return {

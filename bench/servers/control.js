@@ -4,7 +4,7 @@
  * reach it, and answers control messages (CPU, event-loop delay and memory snapshots, held requests) over IPC.
  * A server exits when told to or when the orchestrator goes away.
  */
-const { reply, memorySnapshot, exitWithParent } = require('../common');
+const { reply, memorySnapshot, exitWithParent, threadCpuUs } = require('../common');
 const { LoopDelay } = require('../loop-delay');
 
 const counter = process.env.BENCH_COUNT_CALLS ? require('../count-calls') : null;
@@ -36,7 +36,7 @@ function serve(name, start) {
     try {
       switch (msg.cmd) {
         case 'cpu':
-          return reply(msg, { cpu: process.cpuUsage(), hrUs: Number(process.hrtime.bigint() / 1000n) });
+          return reply(msg, { cpu: process.cpuUsage(), mainCpuUs: threadCpuUs(), hrUs: Number(process.hrtime.bigint() / 1000n) });
         case 'loopStart':
           loopDelay.start();
           return reply(msg, { ok: true });

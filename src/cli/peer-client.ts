@@ -15,7 +15,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** The peer's endpoint id, or a usage error saying what is wrong with the argument. */
 export function peerEndpointId(peer: string): string {
   try {
-    return parsePeer(peer).id().toString();
+    return parsePeer(peer).id;
   } catch (err) {
     if (err instanceof InvalidPeerError) throw new UsageError(err.message);
     throw err;

@@ -1,4 +1,4 @@
-import iroh = require('../iroh/binding');
+import type { IoBiStream } from '../iroh';
 import { ClientTelemetry, NOOP_CLIENT_TELEMETRY } from '../observability';
 import { FrameStream } from '../transport';
 import {
@@ -76,7 +76,7 @@ export class ClientChannel implements RequestCarrier {
   private readonly ourFeatures: number;
 
   constructor(
-    bi: iroh.BiStream,
+    bi: IoBiStream,
     private readonly host: ClientChannelHost,
     keepAlive: KeepAliveOptions,
     settings: ChannelSettings = {},

@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
 import { Observable } from 'rxjs';
-import iroh = require('../iroh/binding');
-import { IrohError } from '../iroh';
+import type iroh = require('../iroh/binding');
+import { IoConnection, IoEndpoint, IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
 import { CallType, ClientCallTelemetry } from '../observability';
@@ -94,7 +94,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
 
   /** The endpoint id of this client (available once connected). */
   get endpointId(): string {
-    return this.unwrap<iroh.Endpoint>().id().toString();
+    const endpoint = this.connector.bound;
+    if (!endpoint) throw new Error('Not initialized. Please call the "connect" method first.');
+    return endpoint.id();
   }
 
   /** The endpoint ids of the configured peers, in order. */
@@ -163,11 +165,14 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
     this.emitter.emit(IrohEventsMap.CLOSE);
   }
 
-  /** The iroh `Endpoint` this client dials from. */
+  /**
+   * The iroh `Endpoint` this client dials from. With `ioThread` the endpoint lives in the I/O
+   * thread: this returns an `IoEndpoint` there (id(), ticket(), boundSockets()).
+   */
   unwrap<T = iroh.Endpoint>(): T {
     const endpoint = this.connector.bound;
     if (!endpoint) throw new Error('Not initialized. Please call the "connect" method first.');
-    return endpoint as T;
+    return endpoint.unwrap() as T;
   }
 
   on<EventKey extends keyof IrohEvents = keyof IrohEvents, EventCallback extends IrohEvents[EventKey] = IrohEvents[EventKey]>(
@@ -309,12 +314,12 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   }
 
   /** The first ready peer's connection and stream (diagnostics; tests look at it). */
-  protected get active(): { connection: iroh.Connection; channel: unknown } | null {
+  protected get active(): { connection: IoConnection; channel: unknown } | null {
     return this.balancer.peers.find(peer => peer.isReady)?.transport ?? null;
   }
 
   /** The bound endpoint, or null (diagnostics; tests look at it). */
-  protected get endpoint(): iroh.Endpoint | null {
+  protected get endpoint(): IoEndpoint | null {
     return this.connector.bound;
   }
 }

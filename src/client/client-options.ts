@@ -8,7 +8,7 @@ export interface ClientSettings {
   /** The peers as given (tickets or endpoint ids), without duplicates. */
   targets: string[];
   maxMessageSize: number;
-  alpn: number[];
+  alpn: Buffer;
   /** Milliseconds a request may take, from subscribe to its last reply (0: no limit). */
   timeout: number;
   peer: PeerSettings;

@@ -1,13 +1,15 @@
 import { Logger } from '@nestjs/common';
-import iroh = require('../iroh/binding');
 import {
+  ClosedEndpoint,
+  IoConnection,
+  IoEndpoint,
   IrohEndpointOptions,
+  PeerAddress,
   bindEndpoint,
   bindingErrorMessage,
   closeConnection,
   closeEndpoint,
   connectWithTimeout,
-  releaseNativeHandles,
   releasesPortOnClose,
 } from '../iroh';
 import type { ConnectionPath } from '../observability';
@@ -16,9 +18,12 @@ import { ClientChannel, ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode, connectionLostError } from './client-errors';
 import { KeepAliveOptions } from './keep-alive';
 
+/** How long a failed stream open waits to learn whether the connection has ended, and why. */
+const CLOSE_REASON_WAIT_MS = 100;
+
 /** A connection to a peer that carries requests: the QUIC connection and its stream. */
 export interface Transport {
-  connection: iroh.Connection;
+  connection: IoConnection;
   channel: ClientChannel;
   /**
    * The path the connection used when last looked at (at connect, at a ping, at a metrics
@@ -40,24 +45,24 @@ export interface AttemptSettings {
  * first use, once however many attempts wait for it, and every peer is dialled from it.
  */
 export class Connector {
-  private endpoint: iroh.Endpoint | null = null;
-  private binding: Promise<iroh.Endpoint> | null = null;
+  private endpoint: IoEndpoint | null = null;
+  private binding: Promise<IoEndpoint> | null = null;
   /** Counts close() calls, so that a bind still running when one happens gives up. */
   private generation = 0;
 
   constructor(
     private readonly options: IrohEndpointOptions,
-    private readonly alpn: number[],
+    private readonly alpn: Buffer,
     private readonly logger: Logger,
   ) {}
 
   /** The bound endpoint, or null before the first attempt and after close(). */
-  get bound(): iroh.Endpoint | null {
+  get bound(): IoEndpoint | null {
     return this.endpoint;
   }
 
   /** The endpoint, bound on first use. Configuration errors (key, bind address) are thrown as they are. */
-  bind(): Promise<iroh.Endpoint> {
+  bind(): Promise<IoEndpoint> {
     if (this.endpoint) return Promise.resolve(this.endpoint);
     if (!this.binding) {
       const generation = this.generation;
@@ -83,9 +88,9 @@ export class Connector {
   }
 
   /** One dialling attempt: a QUIC connection to `addr` within `timeoutMs`, or CONNECT_FAILED. */
-  async dial(addr: iroh.EndpointAddr, timeoutMs: number): Promise<iroh.Connection> {
+  async dial(addr: PeerAddress, timeoutMs: number): Promise<IoConnection> {
     const endpoint = await this.bind();
-    let connection: iroh.Connection;
+    let connection: IoConnection;
     try {
       connection = await connectWithTimeout(endpoint, addr, this.alpn, timeoutMs);
     } catch (err) {
@@ -104,7 +109,7 @@ export class Connector {
    * when the server refused this client, CONNECT_FAILED otherwise; configuration errors
    * (key, bind address) are thrown as they are.
    */
-  async attempt(addr: iroh.EndpointAddr, host: ClientChannelHost, settings: AttemptSettings): Promise<Transport> {
+  async attempt(addr: PeerAddress, host: ClientChannelHost, settings: AttemptSettings): Promise<Transport> {
     await this.bind();
     const deadline = Date.now() + settings.connectTimeout;
     const connection = await this.dial(addr, settings.connectTimeout);
@@ -121,31 +126,38 @@ export class Connector {
       await opened.hello(deadline - Date.now());
       return { connection, channel: opened, path: selectedPath(connection)?.path };
     } catch (err) {
-      if (channel) closeTransport({ connection, channel }, 'connect attempt failed');
-      else closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
-      throw attemptError(err);
+      if (channel) {
+        closeTransport({ connection, channel }, 'connect attempt failed');
+        throw attemptError(err);
+      }
+      // A server that refuses this client closes the connection right after the handshake:
+      // opening the stream may then fail, and the connection's end says why.
+      const reason = await closeReason(connection);
+      closeConnection(connection, ErrorCode.NO_ERROR, 'stream open failed');
+      throw attemptError(reason === null ? err : connectionLostError(reason));
     }
   }
 
   /**
    * Closes the endpoint; attempts still running fail. The sockets and native memory of a
    * closed endpoint go only when it is collected. With `releasePortOnClose` (by default for a
-   * fixed port, which the caller may bind again) close() forces collections until the port
-   * is free; otherwise they go at the process's next full collection, as for the server: a
-   * forced one holds the event loop for 10 ms in a small heap and over 100 ms in a large one,
-   * and ran into the next client's set-up.
+   * fixed port, which the caller may bind again) close() waits until the port is free (on
+   * this thread, by forcing collections); otherwise they go at the process's next full
+   * collection, as for the server: a forced one holds the event loop for 10 ms in a small heap
+   * and over 100 ms in a large one, and ran into the next client's set-up. With `ioThread` the
+   * collections run in the I/O thread after every close, costing this thread nothing.
    */
   async close(): Promise<void> {
     this.generation++;
     this.binding = null;
     // In functions of their own, so that no local here references the endpoint while its
     // port is released.
-    const sockets = await this.closeEndpoint();
-    if (!sockets) return;
-    if (releasesPortOnClose(this.options)) await releaseNativeHandles(sockets);
+    const closed = await this.closeEndpoint();
+    if (!closed) return;
+    if (releasesPortOnClose(this.options)) await closed.releasePort();
   }
 
-  private closeEndpoint(): Promise<string[] | null> {
+  private closeEndpoint(): Promise<ClosedEndpoint | null> {
     return closeEndpoint(
       () => {
         const endpoint = this.endpoint;
@@ -171,7 +183,7 @@ function attemptError(err: unknown): unknown {
 }
 
 /** The path a connection sends on now and its round-trip time; undefined when it cannot be read (closed). */
-export function selectedPath(connection: iroh.Connection): { path: ConnectionPath; rttMs: number; remoteAddr: string | null } | undefined {
+export function selectedPath(connection: IoConnection): { path: ConnectionPath; rttMs: number; remoteAddr: string | null } | undefined {
   try {
     const selected = connection.paths().find(p => p.isSelected);
     if (!selected) return undefined;
@@ -181,8 +193,22 @@ export function selectedPath(connection: iroh.Connection): { path: ConnectionPat
   }
 }
 
+/** Why the connection ended, when it has (or does within a moment); null while it is open. */
+async function closeReason(connection: IoConnection): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const open = new Promise<null>(resolve => {
+    timer = setTimeout(() => resolve(null), CLOSE_REASON_WAIT_MS);
+  });
+  const ended = connection.closed().catch((err: unknown) => bindingErrorMessage(err));
+  try {
+    return await Promise.race([ended, open]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** UDP datagrams received on a connection: it grows with every ACK and frame from the peer. */
-function datagramsReceived(connection: iroh.Connection): number {
+function datagramsReceived(connection: IoConnection): number {
   try {
     return connection.stats().udpRxDatagrams;
   } catch {

@@ -1,5 +1,4 @@
-import iroh = require('../iroh/binding');
-import { closeConnection, parsePeer } from '../iroh';
+import { PeerAddress, closeConnection, parsePeer } from '../iroh';
 import type { ClientTelemetry, PeerPathObservation } from '../observability';
 import { ErrorCode, Frame, ReplyMessage } from '../protocol';
 import { Backoff } from './backoff';
@@ -72,7 +71,7 @@ export const FRESH_ATTEMPT_MS = 250;
 export class PeerConnection implements ClientChannelHost {
   /** The peer's endpoint id (the configured string when it could not be parsed). */
   readonly endpointId: string;
-  private readonly addr: iroh.EndpointAddr | null = null;
+  private readonly addr: PeerAddress | null = null;
   private readonly configError: Error | null = null;
   private current: Transport | null = null;
   private readonly draining = new Set<Transport>();
@@ -98,8 +97,9 @@ export class PeerConnection implements ClientChannelHost {
     private readonly host: PeerHost,
   ) {
     try {
-      this.addr = parsePeer(target);
-      this.endpointId = this.addr.id().toString();
+      const addr = parsePeer(target);
+      this.addr = addr;
+      this.endpointId = addr.id;
     } catch (err) {
       this.configError = err as Error;
       this.endpointId = String(target);

@@ -1,7 +1,8 @@
-import iroh = require('./binding');
 import { IrohError, bindingErrorMessage } from './errors';
 import { SecretKeySource, resolveSecretKey } from './keys';
-import { toBindingBytes, utf8Bytes } from './bytes';
+import { bindDirect } from './direct-io';
+import type { EndpointConfig, IoConnection, IoEndpoint, PeerAddress } from './io';
+import { bindWorker } from './worker-io';
 
 /**
  * Relays and discovery: `'default'` uses n0's relays and address lookup, `'staging'` n0's
@@ -30,6 +31,15 @@ export interface IrohEndpointOptions extends SecretKeySource {
    * true when `bindAddr` names a fixed port, false otherwise.
    */
   releasePortOnClose?: boolean;
+  /**
+   * Runs the endpoint in a worker thread (the I/O thread, one per JavaScript thread, shared by
+   * its endpoints): the binding's calls and its conversion of every byte happen there, and this
+   * thread exchanges transferred buffers with it. Costs a thread and a hop between threads each
+   * way; spares this thread most of the work of sending and receiving (docs/performance.md says
+   * when that pays). `unwrap()` then returns the endpoint's stand-in, not the binding's
+   * `Endpoint`. Default false.
+   */
+  ioThread?: boolean;
 }
 
 export function validateRelayMode(mode: unknown): RelayModeOption {
@@ -43,79 +53,60 @@ export function validateRelayMode(mode: unknown): RelayModeOption {
   );
 }
 
-export function alpnBytes(alpn: string | undefined): number[] {
+export function alpnBytes(alpn: string | undefined): Buffer {
   const name = alpn ?? DEFAULT_ALPN;
   if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 255) {
     throw new IrohError('alpn must be a non-empty string of at most 255 bytes');
   }
-  return utf8Bytes(name);
+  return Buffer.from(name, 'utf8');
 }
 
 /**
- * Binds an iroh endpoint. `acceptAlpn` makes it accept incoming connections for that ALPN
- * (servers); clients bind without one and only dial out.
+ * Binds an endpoint, on this thread or in an I/O thread of its own (`ioThread`). `acceptAlpn`
+ * makes it accept incoming connections for that ALPN (servers); clients bind without one and
+ * only dial out.
  */
-export async function bindEndpoint(options: IrohEndpointOptions, acceptAlpn?: number[]): Promise<iroh.Endpoint> {
-  const relayMode = validateRelayMode(options.relayMode);
-  const secretKey = resolveSecretKey(options);
-  const builder = iroh.Endpoint.builder();
-  if (relayMode === 'disabled') {
-    // No relays and no address lookup: nothing tries to reach the internet.
-    iroh.presetMinimal(builder);
-  } else {
-    iroh.presetN0(builder);
-    if (relayMode === 'staging') builder.relayMode(iroh.RelayMode.staging());
-    else if (Array.isArray(relayMode)) builder.relayMode(iroh.RelayMode.customFromUrls(relayMode));
+export async function bindEndpoint(options: IrohEndpointOptions, acceptAlpn?: Uint8Array): Promise<IoEndpoint> {
+  if (options.ioThread !== undefined && typeof options.ioThread !== 'boolean') {
+    throw new IrohError('ioThread must be true or false');
   }
-  builder.secretKey(toBindingBytes([secretKey], secretKey.length));
-  if (acceptAlpn) builder.alpns([acceptAlpn]);
-  if (options.bindAddr !== undefined) {
-    try {
-      builder.bindAddr(options.bindAddr);
-    } catch (err) {
-      throw IrohError.from(`invalid bindAddr ${JSON.stringify(options.bindAddr)} (expected host:port)`, err);
-    }
-  }
-  try {
-    return await builder.bind();
-  } catch (err) {
-    throw IrohError.from(`cannot bind iroh endpoint${options.bindAddr ? ` on ${options.bindAddr}` : ''}`, err);
-  }
+  const config: EndpointConfig = {
+    relayMode: validateRelayMode(options.relayMode),
+    secretKey: resolveSecretKey(options),
+    bindAddr: options.bindAddr,
+    acceptAlpn,
+  };
+  return options.ioThread ? bindWorker(config) : bindDirect(config);
 }
 
 /** Closes a connection with an application error code and a short reason. */
-export function closeConnection(connection: iroh.Connection, code: number, reason: string): void {
-  try {
-    const bytes = utf8Bytes(reason);
-    connection.close(BigInt(code), bytes.length > 256 ? bytes.slice(0, 256) : bytes);
-  } catch {
-    // Already closed.
-  }
+export function closeConnection(connection: IoConnection, code: number, reason: string): void {
+  connection.close(code, reason);
 }
 
-/** Dials `addr`, giving up after `timeoutMs`. */
+/** Dials `peer`, giving up after `timeoutMs`. */
 export async function connectWithTimeout(
-  endpoint: iroh.Endpoint,
-  addr: iroh.EndpointAddr,
-  alpn: number[],
+  endpoint: IoEndpoint,
+  peer: PeerAddress,
+  alpn: Uint8Array,
   timeoutMs: number,
-): Promise<iroh.Connection> {
+): Promise<IoConnection> {
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       timedOut = true;
-      reject(new IrohError(`connecting to ${addr.id().toString()} timed out after ${timeoutMs} ms`));
+      reject(new IrohError(`connecting to ${peer.id} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
   });
-  const attempt = endpoint.connect(addr, alpn).then(
+  const attempt = endpoint.connect(peer, alpn).then(
     connection => {
       // A handshake that finishes after we gave up is not wanted by anyone.
       if (timedOut) closeConnection(connection, 0, 'connect timed out');
       return connection;
     },
     err => {
-      throw IrohError.from(`cannot connect to ${addr.id().toString()}`, err);
+      throw IrohError.from(`cannot connect to ${peer.id}`, err);
     },
   );
   attempt.catch(() => undefined);
@@ -126,16 +117,22 @@ export async function connectWithTimeout(
   }
 }
 
+/** What closing an endpoint leaves: the addresses it was bound to, and the wait until they are free. */
+export interface ClosedEndpoint {
+  readonly sockets: readonly string[];
+  /** Resolves true once the sockets can be bound again (false after `deadlineMs`). */
+  releasePort(deadlineMs?: number): Promise<boolean>;
+}
+
 /**
- * Closes the endpoint that `take` hands over (the owner clears its own reference in it) and
- * returns the addresses it was bound to, or null when there was none. The endpoint lives
- * only in this function's frame, so once it returns nothing of the caller's references
- * the endpoint and `releaseNativeHandles` can free its port.
+ * Closes the endpoint that `take` hands over (the owner clears its own reference in it), or
+ * returns null when there was none. Once closed, the endpoint object no longer holds the
+ * binding's: only connections still referenced elsewhere keep the port.
  */
 export async function closeEndpoint(
-  take: () => iroh.Endpoint | null,
+  take: () => IoEndpoint | null,
   warn: (message: string) => void,
-): Promise<string[] | null> {
+): Promise<ClosedEndpoint | null> {
   const endpoint = take();
   if (!endpoint) return null;
   const sockets = endpoint.boundSockets();
@@ -144,5 +141,5 @@ export async function closeEndpoint(
   } catch (err) {
     warn(`Closing the iroh endpoint failed: ${bindingErrorMessage(err)}`);
   }
-  return sockets;
+  return { sockets, releasePort: deadlineMs => endpoint.releasePort(sockets, deadlineMs) };
 }

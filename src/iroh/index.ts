@@ -5,3 +5,7 @@ export * from './ticket';
 export * from './bytes';
 export * from './release';
 export * from './time-limit';
+export * from './io';
+export { DirectEndpoint, bindDirect } from './direct-io';
+export { WorkerEndpoint, bindWorker } from './worker-io';
+export { runningIoThreads } from './io-thread-link';

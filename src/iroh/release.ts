@@ -35,6 +35,13 @@ function gcFunction(): (() => void) | null {
   return collect;
 }
 
+/** Forces one full collection when that is possible; false when it is not. */
+export function collectGarbage(): boolean {
+  const gc = gcFunction();
+  gc?.();
+  return gc !== null;
+}
+
 /** True for a `bindAddr` with a fixed port (not absent, not port 0). */
 export function hasFixedPort(bindAddr: string | undefined): boolean {
   return bindAddr !== undefined && !/:0$/.test(bindAddr.trim());
@@ -58,6 +65,17 @@ function isFree(address: string): Promise<boolean> {
     });
     socket.bind({ address: host, port: Number(port), exclusive: true }, () => socket.close(() => resolve(true)));
   });
+}
+
+/** Resolves true once every one of `sockets` can be bound, false after `deadlineMs`. */
+export async function socketsFreeWithin(sockets: readonly string[], deadlineMs = 2000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const free = await Promise.all(sockets.map(isFree));
+    if (free.every(Boolean)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise(resolve => setTimeout(resolve, 5).unref());
+  }
 }
 
 /**

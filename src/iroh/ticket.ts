@@ -1,5 +1,6 @@
 import iroh = require('./binding');
 import { bindingErrorMessage } from './errors';
+import type { PeerAddress } from './io';
 
 const HEX_ID = /^[0-9a-fA-F]{64}$/;
 
@@ -14,7 +15,12 @@ export class InvalidPeerError extends Error {
  * Parses a peer given as an endpoint ticket (`endpoint…`: id, direct addresses, relay) or
  * as a bare endpoint id (64 hex characters; reaching it then needs discovery).
  */
-export function parsePeer(peer: string): iroh.EndpointAddr {
+export function parsePeer(peer: string): PeerAddress {
+  const addr = parseEndpointAddr(peer);
+  return { id: addr.id().toString(), relayUrl: addr.relayUrl(), directAddresses: addr.directAddresses() };
+}
+
+function parseEndpointAddr(peer: string): iroh.EndpointAddr {
   if (typeof peer !== 'string' || peer.trim() === '') {
     throw new InvalidPeerError('peer is required: an endpoint ticket or an endpoint id');
   }
@@ -32,9 +38,4 @@ export function parsePeer(peer: string): iroh.EndpointAddr {
   throw new InvalidPeerError(
     'peer must be an endpoint ticket (starting with "endpoint") or a 64-character hex endpoint id',
   );
-}
-
-/** The ticket that lets others reach `endpoint`: its id, direct addresses and relay. */
-export function ticketOf(endpoint: iroh.Endpoint): string {
-  return iroh.EndpointTicket.fromAddr(endpoint.addr()).toString();
 }

@@ -1,6 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import iroh = require('../iroh/binding');
-import { bindingErrorMessage, closeConnection } from '../iroh';
+import { IoBiStream, IoConnection, IoEndpoint, IoIncoming, bindingErrorMessage, closeConnection } from '../iroh';
 import { ErrorCode } from '../protocol';
 import { ConnectionRateLimit } from './connection-rate';
 import { ConnectionRegistry, PeerConnection } from './connection-registry';
@@ -21,7 +20,7 @@ export interface AcceptHost {
   /** A share of the receive memory for a new connection; `evict` closes it when the pool needs the memory back. */
   connectionBudget(evict: (reason: string) => void): ConnectionBudget;
   /** A channel for a stream the peer opened; the host starts it. */
-  openChannel(bi: iroh.BiStream, peer: PeerConnection): ServerChannel;
+  openChannel(bi: IoBiStream, peer: PeerConnection): ServerChannel;
   peerConnected(peer: PeerConnection): void;
   peerClosed(peer: PeerConnection, reason: string): void;
 }
@@ -40,7 +39,7 @@ interface RefusalWarnings {
  * its handshake has told who it is, and accepts the streams it opens up to
  * `maxStreamsPerConnection`. Refusals are logged at most once per 10 s, with a count.
  */
-export async function acceptConnections(endpoint: iroh.Endpoint, host: AcceptHost): Promise<void> {
+export async function acceptConnections(endpoint: IoEndpoint, host: AcceptHost): Promise<void> {
   const { maxConnections, maxConnectionRatePerAddress } = host.limits;
   const rate = maxConnectionRatePerAddress > 0 ? new ConnectionRateLimit(maxConnectionRatePerAddress) : null;
   const warnings: RefusalWarnings = {
@@ -50,7 +49,7 @@ export async function acceptConnections(endpoint: iroh.Endpoint, host: AcceptHos
   };
   try {
     for (;;) {
-      let incoming: iroh.Incoming | null;
+      let incoming: IoIncoming | null;
       try {
         incoming = await endpoint.acceptNext();
       } catch {
@@ -79,7 +78,7 @@ export async function acceptConnections(endpoint: iroh.Endpoint, host: AcceptHos
 
 /** Checks the source's connection rate, then accepts and serves the connection. */
 async function admit(
-  incoming: iroh.Incoming,
+  incoming: IoIncoming,
   host: AcceptHost,
   rate: ConnectionRateLimit | null,
   warnings: RefusalWarnings,
@@ -100,14 +99,14 @@ async function admit(
 
 /** Accepts and serves one connection; `handshakeDone` is called once it counts as a peer. */
 async function acceptConnection(
-  incoming: iroh.Incoming,
+  incoming: IoIncoming,
   host: AcceptHost,
   warnings: RefusalWarnings,
   handshakeDone: () => void,
 ): Promise<void> {
-  let connection: iroh.Connection;
+  let connection: IoConnection;
   try {
-    connection = await (await incoming.accept()).connect();
+    connection = await incoming.accept();
   } catch (err) {
     host.logger.debug?.(`Incoming connection failed: ${bindingErrorMessage(err)}`);
     return;
@@ -116,13 +115,13 @@ async function acceptConnection(
     closeConnection(connection, ErrorCode.GOING_AWAY, 'server shutting down');
     return;
   }
-  const remoteEndpointId = connection.remoteId().toString();
+  const remoteEndpointId = connection.remoteId();
   if (!(await authorize(host, remoteEndpointId, warnings.notAllowed))) {
     closeConnection(connection, ErrorCode.UNAUTHORIZED, 'peer not allowed');
     return;
   }
   try {
-    connection.setMaxConcurrentBiStreams(BigInt(host.limits.maxStreamsPerConnection));
+    connection.setMaxConcurrentBiStreams(host.limits.maxStreamsPerConnection);
   } catch {
     // The connection is already closed; the stream loop below ends at once.
   }
@@ -139,7 +138,7 @@ async function acceptConnection(
     err => host.peerClosed(peer, bindingErrorMessage(err)),
   );
   for (;;) {
-    let bi: iroh.BiStream;
+    let bi: IoBiStream;
     try {
       bi = await connection.acceptBi();
     } catch {
@@ -165,8 +164,8 @@ async function authorize(host: AcceptHost, endpointId: string, notAllowed: Throt
 }
 
 /** Resets a stream the server will not serve (LIMIT_EXCEEDED on both halves). */
-function refuseStream(bi: iroh.BiStream): void {
-  const code = BigInt(ErrorCode.LIMIT_EXCEEDED);
+function refuseStream(bi: IoBiStream): void {
+  const code = ErrorCode.LIMIT_EXCEEDED;
   bi.recv.stop(code).catch(() => undefined);
   bi.send.reset(code).catch(() => undefined);
 }

@@ -1,4 +1,4 @@
-import iroh = require('../iroh/binding');
+import type { IncomingAddr, IoIncoming } from '../iroh';
 import { TokenBuckets } from './token-buckets';
 
 /**
@@ -7,7 +7,7 @@ import { TokenBuckets } from './token-buckets';
  * through a relay, the endpoint id the relay names (the relay's own address is shared by all
  * its clients). Null when the binding gives neither.
  */
-export function sourceOf(addr: iroh.IncomingAddr): string | null {
+export function sourceOf(addr: IncomingAddr): string | null {
   if (addr.kind === 'ip' && addr.addr) {
     const bracketed = /^\[([^\]]+)\]:\d+$/.exec(addr.addr);
     if (bracketed) return bracketed[1];
@@ -32,7 +32,7 @@ export class ConnectionRateLimit {
   }
 
   /** The source of `incoming`, and whether it is within its rate (a source the binding does not name always is). */
-  async check(incoming: iroh.Incoming): Promise<{ source: string | null; allowed: boolean }> {
+  async check(incoming: IoIncoming): Promise<{ source: string | null; allowed: boolean }> {
     let source: string | null;
     try {
       source = sourceOf(await incoming.remoteAddr());

@@ -1,11 +1,11 @@
-import iroh = require('../iroh/binding');
+import type { IoConnection } from '../iroh';
 import type { IrohConnectionInfo } from '../interfaces/iroh-events.interface';
 import type { ConnectionBudget } from './receive-pool';
 import type { ServerChannel } from './server-channel';
 
 /** One client connection and the streams it opened. */
 export interface PeerConnection {
-  readonly connection: iroh.Connection;
+  readonly connection: IoConnection;
   readonly remoteEndpointId: string;
   readonly channels: Set<ServerChannel>;
   /** Its share of the server's receive memory. */
@@ -49,7 +49,7 @@ export class ConnectionRegistry {
     };
   }
 
-  add(connection: iroh.Connection, remoteEndpointId: string, budget: ConnectionBudget): PeerConnection {
+  add(connection: IoConnection, remoteEndpointId: string, budget: ConnectionBudget): PeerConnection {
     const peer: PeerConnection = { connection, remoteEndpointId, channels: new Set(), budget, badMessages: 0 };
     this.peers.add(peer);
     return peer;

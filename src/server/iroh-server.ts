@@ -1,7 +1,7 @@
 import { Logger, LoggerService } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { IROH_TRANSPORT } from '../constants';
-import iroh = require('../iroh/binding');
+import type iroh = require('../iroh/binding');
 import { IrohConnectionInfo, IrohEvents, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
 import { NestDispatcher } from './nest-dispatcher';

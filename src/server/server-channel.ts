@@ -1,5 +1,4 @@
-import iroh = require('../iroh/binding');
-import { closeConnection } from '../iroh';
+import { IoBiStream, IoConnection, closeConnection } from '../iroh';
 import {
   EncodedPayload,
   ErrorCode,
@@ -61,7 +60,7 @@ export class ServerChannel implements RequestOwner {
   private readonly clientDone = new Promise<void>(resolve => (this.clientIsDone = resolve));
 
   constructor(
-    bi: iroh.BiStream,
+    bi: IoBiStream,
     readonly peer: PeerConnection,
     private readonly host: ServerChannelHost,
   ) {
@@ -91,7 +90,7 @@ export class ServerChannel implements RequestOwner {
     return this;
   }
 
-  get connection(): iroh.Connection {
+  get connection(): IoConnection {
     return this.peer.connection;
   }
 
@@ -264,7 +263,7 @@ export class ServerChannel implements RequestOwner {
     this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
     // Close the connection once the GOAWAY has arrived (or after a second at most).
     void this.stream
-      .finishAndWaitDelivered(1000)
+      .finishAndWaitDelivered(1000, false)
       .then(() => closeConnection(this.connection, error.code, error.message));
   }
 

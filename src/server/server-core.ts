@@ -1,17 +1,17 @@
 import type { LoggerService } from '@nestjs/common';
 import type { ConsumerSerializer } from '@nestjs/microservices';
 import { EventEmitter } from 'events';
-import iroh = require('../iroh/binding');
 import {
+  ClosedEndpoint,
+  IoBiStream,
+  IoEndpoint,
   IrohError,
   alpnBytes,
   bindEndpoint,
   closeConnection,
   closeEndpoint,
-  releaseNativeHandles,
   releasesPortOnClose,
   settledWithin,
-  ticketOf,
 } from '../iroh';
 import { IrohConnectionInfo, IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../interfaces/iroh-options.interface';
@@ -79,9 +79,9 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
   private readonly inbound: InboundMessages;
   private readonly replies: ReplyWriter;
   private readonly isAllowedPeer: (endpointId: string) => Promise<boolean>;
-  private readonly alpn: number[];
+  private readonly alpn: Buffer;
   private readonly emitter = new EventEmitter();
-  private endpoint: iroh.Endpoint | null = null;
+  private endpoint: IoEndpoint | null = null;
   private stopSweep: (() => void) | null = null;
   private shutdown: Promise<void> | null = null;
 
@@ -138,12 +138,12 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
 
   /** This server's endpoint id (hex public key). Available once listening. */
   get endpointId(): string {
-    return this.requireEndpoint().id().toString();
+    return this.requireEndpoint().id();
   }
 
   /** An endpoint ticket with this server's id, direct addresses and relay. Available once listening. */
   get ticket(): string {
-    return ticketOf(this.requireEndpoint());
+    return this.requireEndpoint().ticket();
   }
 
   /** Endpoint ids of the peers connected now. */
@@ -161,8 +161,9 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     return this.admission.inflight;
   }
 
-  unwrap<T = iroh.Endpoint>(): T {
-    return this.requireEndpoint() as T;
+  /** The binding's `Endpoint`; with `ioThread`, the endpoint in the I/O thread as an {@link IoEndpoint}. */
+  unwrap<T = unknown>(): T {
+    return this.requireEndpoint().unwrap() as T;
   }
 
   on(event: keyof IrohEvents, callback: (...args: any[]) => void): void {
@@ -175,7 +176,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     this.shutdown = null;
     this.admission.reopen();
     this.host.setStatus(IrohStatus.CONNECTING);
-    let endpoint: iroh.Endpoint;
+    let endpoint: IoEndpoint;
     try {
       this.host.dispatcher.prepare?.();
       endpoint = await bindEndpoint(this.options, this.alpn);
@@ -225,10 +226,10 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
       this.announceDrain();
       await this.drain();
       await this.closeConnections();
-      const sockets = await this.closeEndpoint();
-      if (!sockets) return;
-      if (releasesPortOnClose(this.options) && !(await releaseNativeHandles(sockets))) {
-        this.host.logger.warn?.(`The UDP port(s) ${sockets.join(', ')} were not released yet; they will be when collected`);
+      const closed = await this.closeEndpoint();
+      if (!closed) return;
+      if (releasesPortOnClose(this.options) && !(await closed.releasePort())) {
+        this.host.logger.warn?.(`The UDP port(s) ${closed.sockets.join(', ')} were not released yet; they will be when collected`);
       }
       this.host.setStatus(IrohStatus.DISCONNECTED);
       this.emitter.emit(IrohEventsMap.CLOSE);
@@ -280,7 +281,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     );
   }
 
-  private closeEndpoint(): Promise<string[] | null> {
+  private closeEndpoint(): Promise<ClosedEndpoint | null> {
     return closeEndpoint(
       () => {
         const endpoint = this.endpoint;
@@ -291,7 +292,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     );
   }
 
-  private requireEndpoint(): iroh.Endpoint {
+  private requireEndpoint(): IoEndpoint {
     if (!this.endpoint) {
       throw new IrohError('IrohServer is not listening: call app.listen() (or startAllMicroservices()) first');
     }
@@ -308,7 +309,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     return this.pool.connectionBudget(evict);
   }
 
-  openChannel(bi: iroh.BiStream, peer: PeerConnection): ServerChannel {
+  openChannel(bi: IoBiStream, peer: PeerConnection): ServerChannel {
     return new ServerChannel(bi, peer, this).start();
   }
 

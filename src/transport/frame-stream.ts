@@ -1,5 +1,4 @@
-import iroh = require('../iroh/binding');
-import { IrohError, fromBindingBytes, settledWithin, toBindingBytes } from '../iroh';
+import { IoBiStream, IrohError, settledWithin } from '../iroh';
 import {
   DEFAULT_FRAME_WRITER_OPTIONS,
   EncodedPayload,
@@ -30,6 +29,15 @@ import {
  */
 const MIN_READ = 16 * 1024;
 const MAX_READ = 64 * 1024;
+
+/**
+ * After QUIC acknowledged our FIN, how long a delivery still waits for the peer's FIN: the
+ * acknowledgement says the peer's stack has the bytes, not that its application has read them,
+ * and a connection closed then discards what it has not read yet (a peer reading slower than
+ * the acknowledgements come, e.g. with the binding in an I/O thread, lost the end of a large
+ * message sent just before a close).
+ */
+const PEER_FIN_GRACE_MS = 200;
 
 /** Output queued for the peer above which the read loop waits for it to drain. */
 const READ_PAUSE_BYTES = 4 * 1024 * 1024;
@@ -85,21 +93,21 @@ export class FrameStream {
   lastReceivedAt = Date.now();
 
   constructor(
-    private readonly stream: iroh.BiStream,
+    private readonly stream: IoBiStream,
     maxMessageSize: number,
     private readonly handlers: FrameStreamHandlers,
     options: FrameStreamOptions = {},
   ) {
     const send = stream.send;
-    // Batches are at most `maxBatchBytes` (64 KiB): each write converts and copies that much
-    // on the event loop, then yields until the binding has taken it.
+    // Batches are at most `maxBatchBytes` (64 KiB): with the binding on this thread each write
+    // converts and copies that much on the event loop, then yields until the binding has taken it.
     const counted = handlers.bytesSent;
     const sink: FrameSink = counted
       ? (parts, total) => {
           counted(total);
-          return send.writeAll(toBindingBytes(parts, total));
+          return send.write(parts, total);
         }
-      : (parts, total) => send.writeAll(toBindingBytes(parts, total));
+      : (parts, total) => send.write(parts, total);
     this.writer = new FrameWriter(
       sink,
       err => this.end(IrohError.from('stream write failed', err)),
@@ -218,7 +226,7 @@ export class FrameStream {
         this.lastReceivedAt = Date.now();
         this.handlers.bytesReceived?.(bytes.length);
         if (this.decoder.failed || this.decodingStopped) continue;
-        this.decoder.push(fromBindingBytes(bytes));
+        this.decoder.push(bytes);
         // Backpressure: while the peer does not read what we write, read no more from it.
         if (this.writer.pendingBytes > READ_PAUSE_BYTES) await this.writer.drainedBelow(READ_PAUSE_BYTES / 2);
         const pause = this.handlers.readPause?.();
@@ -246,17 +254,23 @@ export class FrameStream {
    * Finishes our side and waits (up to `timeoutMs`) until the peer has received everything
    * written, so that a connection closed right after does not discard the last frames.
    *
-   * Two things prove it, whichever comes first: QUIC's acknowledgement of our FIN
-   * (`stopped()`), which the peer may hold back for its maximum ACK delay (25 ms), or the
-   * peer's own FIN arriving after ours left. Both sides of this protocol finish their side only
-   * once they have read the other's FIN (or when they are going away anyway), so the second
-   * usually comes one round trip after ours. A FIN that arrived before ours was sent proves
-   * nothing and is not counted.
+   * The peer's own FIN arriving after ours left proves it: both sides of this protocol finish
+   * their side only once they have read the other's FIN (or when they are going away anyway),
+   * so it usually comes one round trip after ours. QUIC's acknowledgement of our FIN
+   * (`stopped()`, which the peer may hold back for its maximum ACK delay, 25 ms) stands for it
+   * when the peer does not answer within {@link PEER_FIN_GRACE_MS} after it (a server still
+   * working on requests finishes later), or at once when only the peer's stack must have the
+   * bytes (`read: false`: a protocol error's GOAWAY, before a close that says the same). A FIN
+   * that arrived before ours was sent proves nothing and is not counted.
    */
-  async finishAndWaitDelivered(timeoutMs: number): Promise<void> {
+  async finishAndWaitDelivered(timeoutMs: number, read = true): Promise<void> {
     const peerAnswers = !this.ended;
+    const grace = read ? PEER_FIN_GRACE_MS : 0;
+    const acknowledged = (): Promise<unknown> => this.stream.send.stopped();
     const delivered = this.finish().then(() =>
-      peerAnswers ? Promise.race([this.stream.send.stopped(), this.endedPromise]) : this.stream.send.stopped(),
+      peerAnswers
+        ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, grace)), this.endedPromise])
+        : acknowledged(),
     );
     // A peer that does not read may never let the queued frames out: bounded as a whole.
     await settledWithin(delivered, timeoutMs);

@@ -96,7 +96,7 @@ describe('deadlines', () => {
       console.log(`server-side deadline: handler stopped ${after} ms after it started (deadline 300 ms); ${reply}`);
     } finally {
       await stream.finish();
-      connection.close(0n, []);
+      connection.close(0, '');
       await endpoint.close();
     }
   });

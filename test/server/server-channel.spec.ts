@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import iroh = require('../../src/iroh/binding');
+import type { IoBiStream, IoConnection } from '../../src/iroh';
 import {
   ErrorCode,
   Feature,
@@ -39,12 +39,12 @@ class FakeStream {
       throw e;
     },
   });
-  private incoming: Array<number[] | null> = [];
-  private waiting: ((bytes: number[]) => void) | null = null;
+  private incoming: Array<Buffer | null> = [];
+  private waiting: ((bytes: Buffer) => void) | null = null;
 
   readonly bi = {
     send: {
-      writeAll: async (bytes: number[]) => this.decoder.push(Buffer.from(bytes)),
+      write: async (parts: Buffer[]) => parts.forEach(part => this.decoder.push(Buffer.from(part))),
       finish: async () => {
         this.finished = true;
       },
@@ -53,18 +53,18 @@ class FakeStream {
     },
     recv: {
       read: (_size: number) =>
-        new Promise<number[]>(resolve => {
+        new Promise<Buffer>(resolve => {
           const next = this.incoming.shift();
-          if (next !== undefined) resolve(next ?? []);
+          if (next !== undefined) resolve(next ?? Buffer.alloc(0));
           else this.waiting = bytes => resolve(bytes);
         }),
       stop: async () => undefined,
     },
-  } as unknown as iroh.BiStream;
+  } as unknown as IoBiStream;
 
   /** What the client sends; `null` finishes its side. */
   push(bytes: Buffer | null): void {
-    const chunk = bytes === null ? [] : [...bytes];
+    const chunk = bytes === null ? Buffer.alloc(0) : Buffer.from(bytes);
     if (this.waiting) {
       const waiting = this.waiting;
       this.waiting = null;
@@ -137,7 +137,7 @@ describe('ServerChannel', () => {
     host = new FakeHost();
     connection = { close: jest.fn() };
     const peer: PeerConnection = {
-      connection: connection as unknown as iroh.Connection,
+      connection: connection as unknown as IoConnection,
       remoteEndpointId: 'peer-1',
       channels: new Set(),
       budget: new ReceivePool(1 << 30, 30_000).connectionBudget(() => undefined),
@@ -238,7 +238,7 @@ describe('ServerChannel', () => {
     await new Promise(resolve => setTimeout(resolve, 50));
     const goaway = stream.written.find(f => f.type === FrameType.GOAWAY)!;
     expect(decodeGoAway(goaway.payload)).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR });
-    expect(connection.close).toHaveBeenCalledWith(BigInt(ErrorCode.PROTOCOL_ERROR), expect.any(Array));
+    expect(connection.close).toHaveBeenCalledWith(ErrorCode.PROTOCOL_ERROR, expect.any(String));
   });
 
   it('finishes its side and lets the server forget it once the client finished and nothing is in flight', async () => {

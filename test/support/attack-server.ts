@@ -24,6 +24,7 @@ import { randomBytes } from 'crypto';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { Observable, interval, map, take } from 'rxjs';
 import { IrohServer, IrohServerOptions } from '../../src';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
 /** How long the `slow` event handler takes. */
 export const SLOW_EVENT_MS = 100;
@@ -150,7 +151,7 @@ async function onMessage(message: any): Promise<object> {
 
 async function main(): Promise<void> {
   const options: IrohServerOptions = JSON.parse(process.env.SERVER_OPTIONS ?? '{}');
-  server = new IrohServer({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', ...options });
+  server = new IrohServer({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', ...IO_THREAD_OPTION, ...options });
   app = await NestFactory.createMicroservice(AttackTargetModule, { strategy: server, logger: false });
   await app.listen();
   process.on('message', (message: any) => {

@@ -1,12 +1,12 @@
-import type iroh = require('../../src/iroh/binding');
+import type { IoBiStream } from '../../src/iroh';
 
 /**
- * Two connected stand-ins for the binding's `BiStream`, for unit tests of a FrameStream: what
- * one side writes, the other reads, as the binding hands it over (`Array<number>`, at most the
- * size asked for). Every read and write size is recorded.
+ * Two connected stand-ins for an `IoBiStream`, for unit tests of a FrameStream: what one side
+ * writes, the other reads, as the binding hands it over (at most the size asked for). Every
+ * read and write size is recorded.
  */
 export interface FakeStreamSide {
-  stream: iroh.BiStream;
+  stream: IoBiStream;
   /** Settles `send.stopped()` (the peer acknowledged our FIN): never, unless called. */
   acknowledge(): void;
   /** Sizes asked for by each `read` call. */
@@ -16,11 +16,11 @@ export interface FakeStreamSide {
 }
 
 class Pipe {
-  private readonly queue: number[][] = [];
-  private reader: { size: number; resolve: (bytes: number[]) => void } | null = null;
+  private readonly queue: Buffer[] = [];
+  private reader: { size: number; resolve: (bytes: Buffer) => void } | null = null;
   private finished = false;
 
-  write(bytes: number[]): void {
+  write(bytes: Buffer): void {
     this.queue.push(bytes);
     this.serve();
   }
@@ -30,7 +30,7 @@ class Pipe {
     this.serve();
   }
 
-  read(size: number): Promise<number[]> {
+  read(size: number): Promise<Buffer> {
     return new Promise(resolve => {
       this.reader = { size, resolve };
       this.serve();
@@ -43,7 +43,7 @@ class Pipe {
     if (this.queue.length === 0) {
       if (this.finished) {
         this.reader = null;
-        reader.resolve([]);
+        reader.resolve(Buffer.alloc(0));
       }
       return;
     }
@@ -66,9 +66,9 @@ function side(incoming: Pipe, outgoing: Pipe): FakeStreamSide {
   const acknowledged = new Promise<void>(resolve => (acknowledge = resolve));
   const stream = {
     send: {
-      writeAll: async (bytes: number[]) => {
-        writeSizes.push(bytes.length);
-        outgoing.write(bytes);
+      write: async (parts: readonly Uint8Array[], totalLength: number) => {
+        writeSizes.push(totalLength);
+        outgoing.write(Buffer.concat(parts, totalLength));
       },
       finish: async () => outgoing.finish(),
       stopped: () => acknowledged,
@@ -80,7 +80,7 @@ function side(incoming: Pipe, outgoing: Pipe): FakeStreamSide {
       },
     },
   };
-  return { stream: stream as unknown as iroh.BiStream, acknowledge, readSizes, writeSizes };
+  return { stream: stream as unknown as IoBiStream, acknowledge, readSizes, writeSizes };
 }
 
 /** A connected pair: `a` writes to `b` and the other way round. */

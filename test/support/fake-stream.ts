@@ -1,15 +1,15 @@
 import { DEFAULT_MAX_MESSAGE_SIZE, Frame, FrameDecoder, FrameType, encodeFrame } from '../../src/protocol';
 
 /**
- * A stand-in for the binding's `BiStream`, for unit tests of a channel: what the channel
+ * A stand-in for an `IoBiStream`, for unit tests of a channel: what the channel
  * writes is decoded into `written`, and the test plays the server by pushing frames.
  */
 export class FakeBiStream {
   /** Frames the channel wrote, in order. */
   readonly written: Frame[] = [];
   finished = false;
-  private readonly incoming: number[][] = [];
-  private waitingReader: ((bytes: number[]) => void) | null = null;
+  private readonly incoming: Buffer[] = [];
+  private waitingReader: ((bytes: Buffer) => void) | null = null;
   private ended = false;
   private readonly decoder = new FrameDecoder(DEFAULT_MAX_MESSAGE_SIZE, {
     onFrame: frame => this.written.push({ ...frame, payload: Buffer.from(frame.payload) }),
@@ -20,8 +20,8 @@ export class FakeBiStream {
   });
 
   readonly send = {
-    writeAll: async (bytes: number[]): Promise<void> => {
-      this.decoder.push(Buffer.from(bytes));
+    write: async (parts: readonly Uint8Array[]): Promise<void> => {
+      for (const part of parts) this.decoder.push(Buffer.from(part));
     },
     finish: async (): Promise<void> => {
       this.finished = true;
@@ -30,23 +30,23 @@ export class FakeBiStream {
   };
 
   readonly recv = {
-    read: (_size: number): Promise<number[]> => {
+    read: (_size: number): Promise<Buffer> => {
       const next = this.incoming.shift();
       if (next) return Promise.resolve(next);
-      if (this.ended) return Promise.resolve([]);
+      if (this.ended) return Promise.resolve(Buffer.alloc(0));
       return new Promise(resolve => (this.waitingReader = resolve));
     },
   };
 
   /** The server sends a frame. */
   push(type: FrameType, id: number, payload: Buffer = Buffer.alloc(0), flags = 0): void {
-    this.deliver([...encodeFrame(type, id, payload, flags)]);
+    this.deliver(encodeFrame(type, id, payload, flags));
   }
 
   /** The server finishes its side of the stream. */
   end(): void {
     this.ended = true;
-    this.deliver([]);
+    this.deliver(Buffer.alloc(0));
   }
 
   /** Frames of one type written so far. */
@@ -54,7 +54,7 @@ export class FakeBiStream {
     return this.written.filter(frame => frame.type === type);
   }
 
-  private deliver(bytes: number[]): void {
+  private deliver(bytes: Buffer): void {
     const reader = this.waitingReader;
     if (reader) {
       this.waitingReader = null;

@@ -12,6 +12,7 @@ import { createInterface } from 'readline';
 import { out, packageVersion } from './child-io';
 import { Observable, TimeoutError, lastValueFrom, timeout, toArray } from 'rxjs';
 import { ClientIroh, IrohClientError } from '../../src';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
 interface Settled<T> {
   values: T[];
@@ -44,7 +45,7 @@ function describeError(err: unknown): { name: string; code?: string; message: st
 
 const peer = process.env.PEER;
 if (!peer) throw new Error('PEER is required');
-const client = new ClientIroh({ relayMode: 'disabled', peer, ...JSON.parse(process.env.CLIENT_OPTIONS ?? '{}') });
+const client = new ClientIroh({ relayMode: 'disabled', peer, ...IO_THREAD_OPTION, ...JSON.parse(process.env.CLIENT_OPTIONS ?? '{}') });
 const statuses: string[] = [];
 client.status.subscribe(status => statuses.push(status));
 

@@ -14,6 +14,7 @@ import { createInterface } from 'readline';
 import { out, packageVersion } from './child-io';
 import { IrohServer } from '../../src';
 import { MathModule } from './math.app';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
 let app: INestMicroservice | null = null;
 let server: IrohServer | null = null;
@@ -21,6 +22,7 @@ let server: IrohServer | null = null;
 async function start(): Promise<string> {
   server = new IrohServer({
     relayMode: 'disabled',
+    ...IO_THREAD_OPTION,
     bindAddr: process.env.BIND_ADDR ?? '127.0.0.1:0',
     secretKeyFile: process.env.KEY_FILE,
     drainTimeout: process.env.DRAIN_TIMEOUT ? Number(process.env.DRAIN_TIMEOUT) : undefined,

@@ -5,6 +5,7 @@
  */
 import { Observable } from 'rxjs';
 import { ClientIroh, IrohClientError } from '../../src';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
 export interface GoodClientSummary {
   sent: number;
@@ -60,7 +61,7 @@ export class GoodClient {
     private readonly everyMs = 250,
     timeoutMs = 2000,
   ) {
-    this.client = new ClientIroh({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', peer: ticket, timeout: timeoutMs });
+    this.client = new ClientIroh({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', ...IO_THREAD_OPTION, peer: ticket, timeout: timeoutMs });
   }
 
   /** Connects and checks one echo before the attack starts. */

@@ -4,9 +4,10 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, Observable, timeout, toArray } from 'rxjs';
 import { ClientIroh, ClientIrohOptions, IrohServer, IrohServerOptions } from '../../src';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
-/** Loopback, no relays: what every test endpoint uses. */
-export const LOOPBACK = { relayMode: 'disabled' as const, bindAddr: '127.0.0.1:0' };
+/** Loopback, no relays: what every test endpoint uses (in an I/O thread with `IROH_TEST_IO_THREAD=1`). */
+export const LOOPBACK = { relayMode: 'disabled' as const, bindAddr: '127.0.0.1:0', ...IO_THREAD_OPTION };
 
 export interface RunningServer {
   app: INestMicroservice;

@@ -4,10 +4,12 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { IrohServer } from '../../src';
 import { MathModule } from './math.app';
+import { IO_THREAD_OPTION } from './io-thread-option';
 
 async function main(): Promise<void> {
   const server = new IrohServer({
     relayMode: 'disabled',
+    ...IO_THREAD_OPTION,
     bindAddr: process.env.BIND_ADDR ?? '127.0.0.1:0',
     secretKeyFile: process.env.KEY_FILE,
   });

@@ -171,7 +171,7 @@ describe('FrameStream', () => {
       const { a, b } = biStreamPair();
       const server = open(b);
       server.stream.agree(agreed);
-      for (const frame of frames) await a.stream.send.writeAll([...frame]);
+      for (const frame of frames) await a.stream.send.write([frame], frame.length);
       await until(() => server.errors.length > 0);
       return server;
     }
@@ -204,8 +204,10 @@ describe('FrameStream', () => {
         onClosed: () => undefined,
       }).start();
       server.agree(ALL);
-      await a.stream.send.writeAll([...encodeFrame(FrameType.REQUEST, 1, Buffer.alloc(100), 0)]);
-      await a.stream.send.writeAll([...ref(2, [0, 0, 1, 0x61], Buffer.alloc(100))]);
+      const first = encodeFrame(FrameType.REQUEST, 1, Buffer.alloc(100), 0);
+      await a.stream.send.write([first], first.length);
+      const second = ref(2, [0, 0, 1, 0x61], Buffer.alloc(100));
+      await a.stream.send.write([second], second.length);
       await until(() => errors.length > 0);
       expect(oversized).toEqual([1]);
       expect(errors[0].message).toMatch(/may define a pattern was refused/);

@@ -1,7 +1,7 @@
 import { Logger, LoggerService } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server, ServerGrpc } from '@nestjs/microservices';
 import { Observable, distinctUntilChanged } from 'rxjs';
-import iroh = require('../../iroh/binding');
+import type iroh = require('../../iroh/binding');
 import { IrohConnectionInfo, IrohEvents, IrohStatus } from '../../interfaces/iroh-events.interface';
 import { IrohServerOptions } from '../../interfaces/iroh-options.interface';
 import { resolveProtocolOptions } from '../../interfaces/protocol-options';
