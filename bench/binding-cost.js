@@ -103,7 +103,9 @@ async function sender() {
   }
   connection.close(0n, []);
   const f = (n, d = 1) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
-  console.log('size      writes  writeAll sync µs  sender CPU µs/write  wall µs/write  MB/s   recv CPU µs/KiB  fromArray µs/KiB  toArray µs');
+  console.log(
+    'size      writes  writeAll sync µs  sender CPU µs/write  wall µs/write  MB/s   recv CPU µs/KiB  fromArray µs/KiB  toArray µs',
+  );
   for (const r of rows) {
     console.log(
       `${String(r.size).padEnd(9)} ${String(r.writes).padStart(6)}  ${f(r.writeAllSyncUs).padStart(16)}  ${f(r.senderCpuUsPerWrite).padStart(19)}  ${f(r.wallUsPerWrite).padStart(13)}  ${f(r.mbps).padStart(5)}  ${f(r.receiverCpuUsPerKiB).padStart(15)}  ${f(r.receiverFromArrayUsPerKiB).padStart(16)}  ${f(r.toArrayUs).padStart(10)}`,

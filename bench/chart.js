@@ -43,9 +43,13 @@ function renderChart(json) {
   const groupW = plotW / workloads.length;
   const barW = Math.min(22, (groupW * 0.8) / series.length);
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${m.left}" y="26" font-size="17" font-weight="600" fill="#111">Speed relative to Nest TCP (log scale, higher is better)</text>`);
+  out.push(
+    `<text x="${m.left}" y="26" font-size="17" font-weight="600" fill="#111">Speed relative to Nest TCP (log scale, higher is better)</text>`,
+  );
   const meta = json.meta;
   out.push(
     `<text x="${m.left}" y="46" font-size="11.5" fill="#555">${esc(
@@ -54,7 +58,7 @@ function renderChart(json) {
   );
   out.push(
     `<text x="${m.left}" y="62" font-size="11.5" fill="#555">${esc(
-      'Throughput workloads: req/s, MB/s or items/s ÷ Nest TCP\'s. New client → 1st reply: Nest TCP\'s p50 ÷ p50.',
+      "Throughput workloads: req/s, MB/s or items/s ÷ Nest TCP's. New client → 1st reply: Nest TCP's p50 ÷ p50.",
     )}</text>`,
   );
   // Legend.
@@ -74,9 +78,13 @@ function renderChart(json) {
       if (Math.log10(v) > hi + 1e-9) continue;
       const yy = y(v).toFixed(1);
       const major = f === 1;
-      out.push(`<line x1="${m.left}" y1="${yy}" x2="${W - m.right}" y2="${yy}" stroke="${major ? '#d4d4d8' : '#f0f0f2'}" stroke-width="1"/>`);
+      out.push(
+        `<line x1="${m.left}" y1="${yy}" x2="${W - m.right}" y2="${yy}" stroke="${major ? '#d4d4d8' : '#f0f0f2'}" stroke-width="1"/>`,
+      );
       if (major || hi - lo <= 3) {
-        out.push(`<text x="${m.left - 8}" y="${(+yy + 4).toFixed(1)}" font-size="11" text-anchor="end" fill="${major ? '#333' : '#888'}">${label(v)}×</text>`);
+        out.push(
+          `<text x="${m.left - 8}" y="${(+yy + 4).toFixed(1)}" font-size="11" text-anchor="end" fill="${major ? '#333' : '#888'}">${label(v)}×</text>`,
+        );
       }
     }
   }
@@ -89,22 +97,32 @@ function renderChart(json) {
       const x = start + si * barW;
       const v = value(t, w.key);
       if (v == null || !(v > 0)) {
-        out.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(base - 4).toFixed(1)}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`);
+        out.push(
+          `<text x="${(x + barW / 2).toFixed(1)}" y="${(base - 4).toFixed(1)}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`,
+        );
         return;
       }
       const yv = y(Math.min(Math.max(v, 10 ** lo), 10 ** hi));
       const top = Math.min(yv, base);
       const h = Math.max(1, Math.abs(yv - base));
-      out.push(`<rect x="${(x + 1).toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[t] || '#888'}"><title>${esc(`${json.transports[t]} — ${w.label}: ${label(v)}× Nest TCP`)}</title></rect>`);
+      out.push(
+        `<rect x="${(x + 1).toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[t] || '#888'}"><title>${esc(`${json.transports[t]} — ${w.label}: ${label(v)}× Nest TCP`)}</title></rect>`,
+      );
       const ty = v >= 1 ? top - 3 : top + h + 10;
-      out.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${ty.toFixed(1)}" font-size="9" text-anchor="middle" fill="#333">${label(v)}</text>`);
+      out.push(
+        `<text x="${(x + barW / 2).toFixed(1)}" y="${ty.toFixed(1)}" font-size="9" text-anchor="middle" fill="#333">${label(v)}</text>`,
+      );
     });
     const lines = w.label.split(/ (?=@)|(?<=→) /);
     lines.forEach((text, i) => {
-      out.push(`<text x="${(gx + groupW / 2).toFixed(1)}" y="${H - m.bottom + 20 + i * 14}" font-size="12" text-anchor="middle" fill="#222">${esc(text)}</text>`);
+      out.push(
+        `<text x="${(gx + groupW / 2).toFixed(1)}" y="${H - m.bottom + 20 + i * 14}" font-size="12" text-anchor="middle" fill="#222">${esc(text)}</text>`,
+      );
     });
   });
-  out.push(`<line x1="${m.left}" y1="${base.toFixed(1)}" x2="${W - m.right}" y2="${base.toFixed(1)}" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`);
+  out.push(
+    `<line x1="${m.left}" y1="${base.toFixed(1)}" x2="${W - m.right}" y2="${base.toFixed(1)}" stroke="#111" stroke-width="1.5" stroke-dasharray="5 3"/>`,
+  );
   out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${H - m.bottom}" stroke="#888"/>`);
   out.push('</svg>');
   return out.join('\n') + '\n';

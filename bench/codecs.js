@@ -41,7 +41,12 @@ const OUT = option('out') ?? join(__dirname, 'results', 'codecs.json');
  */
 function measureBinding() {
   const text = execFileSync(process.execPath, [join(__dirname, 'binding-cost.js'), '--json'], { encoding: 'utf8', timeout: 300_000 });
-  process.stdout.write(text.split('\n').filter(l => !l.startsWith('[')).join('\n') + '\n');
+  process.stdout.write(
+    text
+      .split('\n')
+      .filter(l => !l.startsWith('['))
+      .join('\n') + '\n',
+  );
   const rows = JSON.parse(text.trim().split('\n').pop());
   const big = rows.find(r => r.size === 262144);
   const mid = rows.find(r => r.size === 16384);
@@ -85,7 +90,11 @@ function inputs() {
     { name: '64 KiB random bytes', control: true, bytes: randomBytes(65536, 21) },
     { name: '1 MiB random bytes', control: true, bytes: randomBytes(1 << 20, 22) },
     // A JSON header before a base64 blob, and random bytes before JSON: a 4 KiB head sample misleads.
-    { name: '1 MiB JSON head + base64', control: true, bytes: Buffer.concat([jsonText(4096, 23), Buffer.from(randomBytes(786432, 24).toString('base64'))]) },
+    {
+      name: '1 MiB JSON head + base64',
+      control: true,
+      bytes: Buffer.concat([jsonText(4096, 23), Buffer.from(randomBytes(786432, 24).toString('base64'))]),
+    },
     { name: '1 MiB random head + JSON', control: true, bytes: Buffer.concat([randomBytes(8192, 25), jsonText(1040384, 26)]) },
   ];
 }
@@ -171,7 +180,9 @@ function main() {
   // Warm-up: every codec once on a few sizes, so the first rows do not carry compilation.
   for (const codec of CODECS) for (const input of inputs().slice(0, 5)) codec.decompress(codec.compress(input.bytes));
   const rows = [];
-  console.log('\npayload                    codec                    bytes →  compressed   ratio  compress µs  decompress µs   plain µs  compressed µs  saved');
+  console.log(
+    '\npayload                    codec                    bytes →  compressed   ratio  compress µs  decompress µs   plain µs  compressed µs  saved',
+  );
   for (const input of inputs()) {
     const plainUs = input.bytes.length * perByte;
     for (const codec of CODECS) {
@@ -179,7 +190,19 @@ function main() {
       const d = time(codec.decompress, c.out);
       if (!d.out.equals(input.bytes)) throw new Error(`${codec.name} did not round-trip ${input.name}`);
       const totalUs = c.us + c.out.length * perByte + d.us;
-      const row = { payload: input.name, bench: !!input.bench, control: !!input.control, codec: codec.name, size: input.bytes.length, compressed: c.out.length, ratio: c.out.length / input.bytes.length, compressUs: c.us, decompressUs: d.us, plainUs, compressedUs: totalUs };
+      const row = {
+        payload: input.name,
+        bench: !!input.bench,
+        control: !!input.control,
+        codec: codec.name,
+        size: input.bytes.length,
+        compressed: c.out.length,
+        ratio: c.out.length / input.bytes.length,
+        compressUs: c.us,
+        decompressUs: d.us,
+        plainUs,
+        compressedUs: totalUs,
+      };
       rows.push(row);
       console.log(
         `${input.name.padEnd(26)} ${codec.name.padEnd(20)} ${String(row.size).padStart(9)} → ${String(row.compressed).padStart(10)}  ${f(row.ratio, 3).padStart(6)}  ${f(c.us).padStart(11)}  ${f(d.us).padStart(13)}  ${f(plainUs, 0).padStart(9)}  ${f(totalUs, 0).padStart(13)}  ${(((plainUs - totalUs) / plainUs) * 100).toFixed(0).padStart(4)} %`,
@@ -189,15 +212,31 @@ function main() {
   }
   const modes = [1, 2, 3, 4].map(q => ({
     quality: q,
-    identical: sameOutput(CODECS.find(c => c.name === `brotli q${q} text`), CODECS.find(c => c.name === `brotli q${q} generic`), inputs()),
+    identical: sameOutput(
+      CODECS.find(c => c.name === `brotli q${q} text`),
+      CODECS.find(c => c.name === `brotli q${q} generic`),
+      inputs(),
+    ),
   }));
-  console.log(`brotli BROTLI_MODE_TEXT vs GENERIC, same output bytes on every payload: ${modes.map(m => `q${m.quality} ${m.identical ? 'yes' : 'no'}`).join(', ')}\n`);
+  console.log(
+    `brotli BROTLI_MODE_TEXT vs GENERIC, same output bytes on every payload: ${modes.map(m => `q${m.quality} ${m.identical ? 'yes' : 'no'}`).join(', ')}\n`,
+  );
   const best = bestPerPayload(rows);
   console.log('Cheapest per payload (one message one way, compress + binding + decompress):');
-  for (const b of best) console.log(`  ${b.payload.padEnd(26)} ${b.codec.padEnd(22)} ${f(b.compressedUs, 0).padStart(8)} µs vs plain ${f(b.plainUs, 0).padStart(8)} µs`);
+  for (const b of best)
+    console.log(
+      `  ${b.payload.padEnd(26)} ${b.codec.padEnd(22)} ${f(b.compressedUs, 0).padStart(8)} µs vs plain ${f(b.plainUs, 0).padStart(8)} µs`,
+    );
   const heuristic = sampleHeuristic(rows, perByte);
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, JSON.stringify({ meta: { date: new Date().toISOString(), node: process.version, binding }, rows, best, brotliModes: modes, heuristic }, null, 2) + '\n');
+  writeFileSync(
+    OUT,
+    JSON.stringify(
+      { meta: { date: new Date().toISOString(), node: process.version, binding }, rows, best, brotliModes: modes, heuristic },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nWrote ${OUT}`);
 }
 
@@ -221,7 +260,9 @@ function sampleHeuristic(rows, perByte) {
   const out = [];
   console.log(`\nSample heuristic: compress the sample, skip the message when the sample ratio ≥ T (T = ${THRESHOLDS.join(', ')}).`);
   console.log('"worth it": compressing the whole is cheaper than sending it plain; "whole µs": compressing the whole message.');
-  console.log('payload                    codec                sample              sample B  sample µs  whole µs  sample ratio  whole ratio  worth it  decision at T');
+  console.log(
+    'payload                    codec                sample              sample B  sample µs  whole µs  sample ratio  whole ratio  worth it  decision at T',
+  );
   for (const input of inputs().filter(i => i.bytes.length >= 16384)) {
     for (const codec of SAMPLE_CODECS) {
       const whole = rows.find(r => r.payload === input.name && r.codec === codec.name);
@@ -231,7 +272,19 @@ function sampleHeuristic(rows, perByte) {
         const sample = sampler(input.bytes);
         const sampleRatio = t.out.length / sample.length;
         const decisions = THRESHOLDS.map(T => ({ threshold: T, compress: sampleRatio < T, right: sampleRatio < T === worth }));
-        const row = { payload: input.name, codec: codec.name, sample: sampleName, sampleBytes: sample.length, sampleUs: t.us, sampleRatio, wholeRatio: whole.ratio, worth, decisions, sampleShareOfPlain: t.us / (input.bytes.length * perByte), wholeCompressUs: whole.compressUs };
+        const row = {
+          payload: input.name,
+          codec: codec.name,
+          sample: sampleName,
+          sampleBytes: sample.length,
+          sampleUs: t.us,
+          sampleRatio,
+          wholeRatio: whole.ratio,
+          worth,
+          decisions,
+          sampleShareOfPlain: t.us / (input.bytes.length * perByte),
+          wholeCompressUs: whole.compressUs,
+        };
         out.push(row);
         const said = decisions.map(d => `${d.compress ? 'compress' : 'skip'}${d.right ? '' : ' WRONG'}`).join(' / ');
         console.log(

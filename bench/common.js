@@ -146,12 +146,18 @@ class Samples {
   }
   summary() {
     const sorted = this.data.slice(0, this.length).sort();
-    return { n: this.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), min: sorted[0] ?? null, max: sorted[this.length - 1] ?? null };
+    return {
+      n: this.length,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      min: sorted[0] ?? null,
+      max: sorted[this.length - 1] ?? null,
+    };
   }
 }
 
 function cpuDelta(a, b) {
-  return (b.user - a.user) + (b.system - a.system); // µs
+  return b.user - a.user + (b.system - a.system); // µs
 }
 
 /**

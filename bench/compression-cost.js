@@ -19,9 +19,27 @@ const inputs = {
 const codecs = {
   'deflateRaw level 1': [b => zlib.deflateRawSync(b, { level: 1 }), b => zlib.inflateRawSync(b)],
   'deflateRaw level 6': [b => zlib.deflateRawSync(b, { level: 6 }), b => zlib.inflateRawSync(b)],
-  'brotli q1': [b => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length } }), b => zlib.brotliDecompressSync(b)],
-  'brotli q4': [b => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length } }), b => zlib.brotliDecompressSync(b)],
-  'brotli q6': [b => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 6, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length } }), b => zlib.brotliDecompressSync(b)],
+  'brotli q1': [
+    b =>
+      zlib.brotliCompressSync(b, {
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
+      }),
+    b => zlib.brotliDecompressSync(b),
+  ],
+  'brotli q4': [
+    b =>
+      zlib.brotliCompressSync(b, {
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
+      }),
+    b => zlib.brotliDecompressSync(b),
+  ],
+  'brotli q6': [
+    b =>
+      zlib.brotliCompressSync(b, {
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 6, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
+      }),
+    b => zlib.brotliDecompressSync(b),
+  ],
 };
 
 function time(fn, input) {

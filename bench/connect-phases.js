@@ -93,7 +93,12 @@ instrument(iroh.Endpoint, 'close', 'endpointClose');
 
 const gcs = [];
 new PerformanceObserver(list => {
-  for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration, forced: !!(e.detail?.flags & perfConstants.NODE_PERFORMANCE_GC_FLAGS_FORCED) });
+  for (const e of list.getEntries())
+    gcs.push({
+      start: e.startTime,
+      end: e.startTime + e.duration,
+      forced: !!(e.detail?.flags & perfConstants.NODE_PERFORMANCE_GC_FLAGS_FORCED),
+    });
 }).observe({ entryTypes: ['gc'] });
 
 /** GCs that overlap [t0, t1]: count, forced count, ms inside the interval. */
@@ -218,7 +223,19 @@ const median = values => {
 const f = (n, d = 2) => (n === null || n === undefined ? '—' : n.toFixed(d));
 
 function summarize(trials) {
-  const keys = ['beforeBind', 'bind', 'handshake', 'openBi', 'toWrite', 'roundTrip', 'toReply', 'total', 'closePreviousMs', 'endpointCloseMs', 'loopMaxMs'];
+  const keys = [
+    'beforeBind',
+    'bind',
+    'handshake',
+    'openBi',
+    'toWrite',
+    'roundTrip',
+    'toReply',
+    'total',
+    'closePreviousMs',
+    'endpointCloseMs',
+    'loopMaxMs',
+  ];
   const out = Object.fromEntries(keys.map(k => [k, median(trials.map(t => t[k]))]));
   out.gcMs = median(trials.map(t => t.gc.ms));
   out.gcCount = median(trials.map(t => t.gc.count));
@@ -269,7 +286,10 @@ async function main() {
   }
   if (OUT) {
     mkdirSync(require('path').dirname(OUT), { recursive: true });
-    writeFileSync(OUT, JSON.stringify({ meta: { date: new Date().toISOString(), node: process.version, count: COUNT }, results }, null, 2) + '\n');
+    writeFileSync(
+      OUT,
+      JSON.stringify({ meta: { date: new Date().toISOString(), node: process.version, count: COUNT }, results }, null, 2) + '\n',
+    );
     console.log(`Wrote ${OUT}`);
   }
   process.exit(0);
@@ -280,7 +300,9 @@ function printRow(name, heapUsedMb, s) {
   if (!headerPrinted) {
     headerPrinted = true;
     console.log(`median ms of ${COUNT} clients each; gc = collections inside a client's time (forced), loop = longest event-loop stall`);
-    console.log('scenario       heap MB  before bind    bind  handshake  openBi  to write  round trip  to reply   total  (max)  close prev. (endpoint)  gc ms  gc n (forced)  loop max');
+    console.log(
+      'scenario       heap MB  before bind    bind  handshake  openBi  to write  round trip  to reply   total  (max)  close prev. (endpoint)  gc ms  gc n (forced)  loop max',
+    );
   }
   console.log(
     `${name.padEnd(14)} ${f(heapUsedMb, 0).padStart(7)}  ${f(s.beforeBind).padStart(11)}  ${f(s.bind).padStart(6)}  ${f(s.handshake).padStart(9)}  ${f(s.openBi).padStart(6)}  ${f(s.toWrite).padStart(8)}  ${f(s.roundTrip).padStart(10)}  ${f(s.toReply).padStart(8)}  ${f(s.total).padStart(6)}  ${f(s.totalMax, 1).padStart(5)}  ${f(s.closePreviousMs).padStart(11)} ${`(${f(s.endpointCloseMs)})`.padStart(10)}  ${f(s.gcMs).padStart(5)}  ${`${s.gcCount} (${s.forcedGcCount})`.padStart(13)}  ${f(s.loopMaxMs, 1).padStart(8)}`,

@@ -22,11 +22,21 @@ function perMessageNs(run) {
   return Number(process.hrtime.bigint() - t) / (ROUNDS * FRAMES);
 }
 
-const decoder = new FrameDecoder(1 << 20, { onFrame: () => undefined, onOversized: () => undefined, onError: e => { throw e; } });
+const decoder = new FrameDecoder(1 << 20, {
+  onFrame: () => undefined,
+  onOversized: () => undefined,
+  onError: e => {
+    throw e;
+  },
+});
 const decode = perMessageNs(() => decoder.push(chunk));
 
 let flush = null;
-const writer = new FrameWriter(async () => undefined, () => undefined, { maxBatchBytes: 1 << 20, splitBurstBytes: 0, schedule: f => (flush = f) });
+const writer = new FrameWriter(
+  async () => undefined,
+  () => undefined,
+  { maxBatchBytes: 1 << 20, splitBurstBytes: 0, schedule: f => (flush = f) },
+);
 const encode = perMessageNs(() => {
   for (let i = 0; i < FRAMES; i++) writer.write(FrameType.RESPONSE, i + 1, payload);
   const f = flush;
@@ -36,7 +46,12 @@ const encode = perMessageNs(() => {
 
 const { port1, port2 } = new MessageChannel();
 port2.on('message', () => undefined);
-const frames = Array.from({ length: FRAMES }, (_, i) => ({ type: FrameType.REQUEST, id: i + 1, flags: 0, payload: new Uint8Array(payload) }));
+const frames = Array.from({ length: FRAMES }, (_, i) => ({
+  type: FrameType.REQUEST,
+  id: i + 1,
+  flags: 0,
+  payload: new Uint8Array(payload),
+}));
 const postFrames = perMessageNs(() => port1.postMessage(frames));
 const postBytes = perMessageNs(() => {
   const bytes = new Uint8Array(chunk.length);
@@ -50,4 +65,6 @@ console.log('ns per 64 B message on the calling thread (batches of 256):');
 console.log(`  decode frames from bytes            ${ns(decode)}`);
 console.log(`  encode frames into a write batch    ${ns(encode)}`);
 console.log(`  post the batch as one ArrayBuffer   ${ns(postBytes)}  (framing here, bytes cross)`);
-console.log(`  post the frames as objects          ${ns(postFrames)}  (framing in the I/O thread, frames cross; receiving them costs as much again)`);
+console.log(
+  `  post the frames as objects          ${ns(postFrames)}  (framing in the I/O thread, frames cross; receiving them costs as much again)`,
+);

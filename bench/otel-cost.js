@@ -140,7 +140,7 @@ async function measure(scenario) {
   const CHUNK = 1000;
   // CPU time of the process (all its threads, the garbage collector's included) rather than
   // wall time, which on a shared machine counts the time other processes had the CPU.
-  const time = async (fn) => {
+  const time = async fn => {
     const start = process.cpuUsage();
     for (let done = 0; done < ITERATIONS; done += CHUNK) {
       fn(CHUNK);
@@ -149,7 +149,7 @@ async function measure(scenario) {
     const used = process.cpuUsage(start);
     return ((used.user + used.system) * 1000) / ITERATIONS;
   };
-  const median = (values) => values.sort((x, y) => x - y)[values.length >> 1];
+  const median = values => values.sort((x, y) => x - y)[values.length >> 1];
 
   for (const fn of [withHooks, clientOnly, bare, sdkAlone]) if (fn) await time(fn);
   const rounds = { both: [], client: [], bare: [], sdk: [] };
@@ -175,8 +175,12 @@ async function main() {
     return;
   }
   const budgetNs = 0.1 * 40_000;
-  console.log(`observability cost per call, CPU time (${ITERATIONS} calls x ${ROUNDS} rounds, median; Node ${process.version}; load ${require('os').loadavg()[0].toFixed(1)} on ${require('os').cpus().length} CPUs)`);
-  console.log('scenario                                      client+server ns   client ns   SDK alone ns   API loaded   of the 4 µs budget');
+  console.log(
+    `observability cost per call, CPU time (${ITERATIONS} calls x ${ROUNDS} rounds, median; Node ${process.version}; load ${require('os').loadavg()[0].toFixed(1)} on ${require('os').cpus().length} CPUs)`,
+  );
+  console.log(
+    'scenario                                      client+server ns   client ns   SDK alone ns   API loaded   of the 4 µs budget',
+  );
   for (const [key, label] of Object.entries(SCENARIOS)) {
     const child = fork(__filename, ['--scenario', key], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const result = await new Promise((resolve, reject) => {

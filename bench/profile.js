@@ -37,7 +37,13 @@ setTimeout(() => {
 
 function spawn(script, argv, name) {
   const child = fork(join(__dirname, script), argv, {
-    execArgv: ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${DIR}`, `--cpu-prof-name=${name}.cpuprofile`, `--cpu-prof-interval=${INTERVAL_US}`],
+    execArgv: [
+      '--expose-gc',
+      '--cpu-prof',
+      `--cpu-prof-dir=${DIR}`,
+      `--cpu-prof-name=${name}.cpuprofile`,
+      `--cpu-prof-interval=${INTERVAL_US}`,
+    ],
     env: { ...process.env, BENCH_COUNT_CALLS: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -47,10 +53,12 @@ function spawn(script, argv, name) {
 }
 
 function ready(ipc) {
-  return ipc.next(m => m.type === 'ready' || m.type === 'failed', 30_000).then(m => {
-    if (m.type === 'failed') throw new Error(m.error);
-    return m;
-  });
+  return ipc
+    .next(m => m.type === 'ready' || m.type === 'failed', 30_000)
+    .then(m => {
+      if (m.type === 'failed') throw new Error(m.error);
+      return m;
+    });
 }
 
 /** Asks a child to exit and waits: --cpu-prof writes the profile on a normal exit only. */
@@ -65,8 +73,27 @@ async function exitChild(child, ipc) {
 // ---- analysis -------------------------------------------------------------------------------
 
 const NATIVE_BINDING = new Set([
-  'read', 'readExact', 'readToEnd', 'write', 'writeAll', 'finish', 'openBi', 'acceptBi', 'openUni', 'acceptUni',
-  'stats', 'close', 'closed', 'connect', 'acceptNext', 'accept', 'remoteId', 'id', 'addr', 'stopped', 'reset',
+  'read',
+  'readExact',
+  'readToEnd',
+  'write',
+  'writeAll',
+  'finish',
+  'openBi',
+  'acceptBi',
+  'openUni',
+  'acceptUni',
+  'stats',
+  'close',
+  'closed',
+  'connect',
+  'acceptNext',
+  'accept',
+  'remoteId',
+  'id',
+  'addr',
+  'stopped',
+  'reset',
 ]);
 
 const DIST = `${ROOT}/dist/`;
@@ -90,7 +117,8 @@ function category(frame) {
   if (url.includes('/node_modules/@nestjs/')) return 'Nest dispatch';
   if (url.includes('/node_modules/rxjs/')) return 'rxjs';
   if (url.startsWith(BENCH)) return 'bench harness';
-  if (url.startsWith('node:buffer') || fn === 'utf8Write' || fn === 'utf8Slice' || fn === 'toString' && !url) return 'Node Buffer (utf8 ↔ bytes)';
+  if (url.startsWith('node:buffer') || fn === 'utf8Write' || fn === 'utf8Slice' || (fn === 'toString' && !url))
+    return 'Node Buffer (utf8 ↔ bytes)';
   if (url.startsWith('node:')) return 'Node internals (timers, immediates, promises, events)';
   if (!url) return 'V8 builtins (other)';
   return 'other';
@@ -155,9 +183,22 @@ function analyse(file, windowUs, requests) {
       .filter(f => f.category !== 'idle')
       .sort((a, b) => b.us - a.us)
       .slice(0, 25)
-      .map(f => ({ function: f.fn, where: f.where, category: f.category, selfMs: f.us / 1000, pctOfBusy: pct(f.us), usPerRequest: perRequest(f.us) })),
-    categories: [...categories.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ category: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
-    groups: [...groups.entries()].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ group: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
+      .map(f => ({
+        function: f.fn,
+        where: f.where,
+        category: f.category,
+        selfMs: f.us / 1000,
+        pctOfBusy: pct(f.us),
+        usPerRequest: perRequest(f.us),
+      })),
+    categories: [...categories.entries()]
+      .filter(([k]) => k !== 'idle')
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, us]) => ({ category: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
+    groups: [...groups.entries()]
+      .filter(([k]) => k !== 'idle')
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, us]) => ({ group: k, selfMs: us / 1000, pctOfBusy: pct(us), usPerRequest: perRequest(us) })),
   };
 }
 
@@ -243,18 +284,29 @@ async function main() {
 
 function print(s) {
   const f = (n, d = 1) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
-  console.log(`${s.transport} ${s.workload}: ${f(s.rps, 0)} req/s under the profiler, p50 ${f(s.latency.p50, 2)} ms; ` +
-    `CPU per request: client ${f(s.cpu.clientUsPerRequest)} µs, server ${f(s.cpu.serverUsPerRequest)} µs`);
-  if (s.wire) console.log(`wire: ${f(s.wire.bytesPerRequest, 0)} bytes per request on the wire, both ways (UDP for iroh, TCP payload for Nest TCP), ${s.wire.udpDatagramsPerRequest != null ? f(s.wire.udpDatagramsPerRequest, 2) : '?'} datagrams per request`);
+  console.log(
+    `${s.transport} ${s.workload}: ${f(s.rps, 0)} req/s under the profiler, p50 ${f(s.latency.p50, 2)} ms; ` +
+      `CPU per request: client ${f(s.cpu.clientUsPerRequest)} µs, server ${f(s.cpu.serverUsPerRequest)} µs`,
+  );
+  if (s.wire)
+    console.log(
+      `wire: ${f(s.wire.bytesPerRequest, 0)} bytes per request on the wire, both ways (UDP for iroh, TCP payload for Nest TCP), ${s.wire.udpDatagramsPerRequest != null ? f(s.wire.udpDatagramsPerRequest, 2) : '?'} datagrams per request`,
+    );
   for (const side of ['client', 'server']) {
     const p = s[side];
-    console.log(`\n${side}: ${f(p.busyMs, 0)} ms busy on the JS thread in the window = ${f(p.busyUsPerRequest)} µs per request (${f(s.cpu[`${side}MainThreadShare`] * 100, 0)}% of the process CPU), ${p.samples} samples`);
+    console.log(
+      `\n${side}: ${f(p.busyMs, 0)} ms busy on the JS thread in the window = ${f(p.busyUsPerRequest)} µs per request (${f(s.cpu[`${side}MainThreadShare`] * 100, 0)}% of the process CPU), ${p.samples} samples`,
+    );
     console.log('  groups:                                  % of busy   µs/request');
     for (const g of p.groups) console.log(`    ${g.group.padEnd(40)} ${f(g.pctOfBusy).padStart(6)} %  ${f(g.usPerRequest, 2).padStart(8)}`);
     console.log('  categories:');
-    for (const c of p.categories) console.log(`    ${c.category.padEnd(52)} ${f(c.pctOfBusy).padStart(6)} %  ${f(c.usPerRequest, 2).padStart(8)}`);
+    for (const c of p.categories)
+      console.log(`    ${c.category.padEnd(52)} ${f(c.pctOfBusy).padStart(6)} %  ${f(c.usPerRequest, 2).padStart(8)}`);
     console.log('  top self time:');
-    for (const t of p.top.slice(0, 15)) console.log(`    ${f(t.pctOfBusy).padStart(5)} %  ${f(t.usPerRequest, 2).padStart(6)} µs  ${(t.function || '(anonymous)').padEnd(30)} ${t.where.padEnd(28)} ${t.category}`);
+    for (const t of p.top.slice(0, 15))
+      console.log(
+        `    ${f(t.pctOfBusy).padStart(5)} %  ${f(t.usPerRequest, 2).padStart(6)} µs  ${(t.function || '(anonymous)').padEnd(30)} ${t.where.padEnd(28)} ${t.category}`,
+      );
     console.log('  binding calls per request:');
     for (const [k, v] of Object.entries(s.bindingCalls[side])) {
       console.log(`    ${k.padEnd(26)} ${f(v.perOp, 3).padStart(8)}${v.bytesPerCall ? `  (${f(v.bytesPerCall, 0)} bytes per call)` : ''}`);

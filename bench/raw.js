@@ -153,4 +153,18 @@ async function readLoop(recv, onChunk) {
   }
 }
 
-module.exports = { iroh, ALPN, READ_CHUNK, MAX_MESSAGE, Op, HEADER, bindEndpoint, toArray, fromArray, frameHeader, FrameReader, BatchWriter, readLoop };
+module.exports = {
+  iroh,
+  ALPN,
+  READ_CHUNK,
+  MAX_MESSAGE,
+  Op,
+  HEADER,
+  bindEndpoint,
+  toArray,
+  fromArray,
+  frameHeader,
+  FrameReader,
+  BatchWriter,
+  readLoop,
+};

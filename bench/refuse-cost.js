@@ -134,9 +134,7 @@ function withTimeout(promise, ms, what) {
   let timer;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
-    new Promise(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (${what})`)), ms)),
-    ),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (${what})`)), ms))),
   ]);
 }
 
@@ -281,9 +279,7 @@ async function main() {
   for (const [n, b] of ignoreRuns) {
     const r = await run(
       server,
-      pool.length >= b
-        ? pool
-        : [...pool, ...(await Promise.all(Array.from({ length: b - pool.length }, () => bindLoopback())))],
+      pool.length >= b ? pool : [...pool, ...(await Promise.all(Array.from({ length: b - pool.length }, () => bindLoopback())))],
       addr,
       {
         mode: 'ignore',

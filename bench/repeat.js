@@ -86,5 +86,12 @@ for (const workload of rounds[0].workloads) {
     );
   }
 }
-writeFileSync(OUT, JSON.stringify({ meta: { date: new Date().toISOString(), rounds: rounds.length, args: passOn, node: process.version }, summary }, null, 2) + '\n');
+writeFileSync(
+  OUT,
+  JSON.stringify(
+    { meta: { date: new Date().toISOString(), rounds: rounds.length, args: passOn, node: process.version }, summary },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`\nWrote ${OUT}`);

@@ -36,7 +36,8 @@ function loopP99(r) {
 function summaryLine(w, r) {
   const loop = `, loop max ${loopMax(r)} ms (on CPU ${loopCpuMax(r)})`;
   if (w.kind === 'connect') return `p50 ${fmt(r.latency.p50, 2)} ms, p99 ${fmt(r.latency.p99, 2)} ms${loop}`;
-  const main = w.metric === 'mbps' ? `${fmt(r.mbps, 2)} MB/s` : w.metric === 'items' ? `${fmt(r.itemsPerSec)} items/s` : `${fmt(r.rps)} req/s`;
+  const main =
+    w.metric === 'mbps' ? `${fmt(r.mbps, 2)} MB/s` : w.metric === 'items' ? `${fmt(r.itemsPerSec)} items/s` : `${fmt(r.rps)} req/s`;
   const busy = r.otherLoadCores > 0.15 ? `, WARNING: other processes used ${fmt(r.otherLoadCores, 2)} cores` : '';
   return `${main}, p50 ${fmt(r.latency.p50, 2)} ms${loop}${r.errors ? `, ${r.errors} errors (${r.lastError})` : ''}${busy}`;
 }
@@ -65,9 +66,11 @@ function addRatios(results, workloads, transports) {
       // The main threads alone (an I/O thread's and the binding's work left out); null off Linux.
       r.clientMainCpuPerOpUs = ops && r.clientMainCpuUs != null ? r.clientMainCpuUs / ops : null;
       r.serverMainCpuPerOpUs = ops && r.serverMainCpuUs != null ? r.serverMainCpuUs / ops : null;
-      r.mainCpuPerOpUs = r.clientMainCpuPerOpUs != null && r.serverMainCpuPerOpUs != null ? r.clientMainCpuPerOpUs + r.serverMainCpuPerOpUs : null;
+      r.mainCpuPerOpUs =
+        r.clientMainCpuPerOpUs != null && r.serverMainCpuPerOpUs != null ? r.clientMainCpuPerOpUs + r.serverMainCpuPerOpUs : null;
       r.wireBytesPerOp = r.wire && r.completed ? (r.wire.tx + r.wire.rx) / r.completed : null;
-      r.wirePacketsPerOp = r.wire && r.wire.txPackets !== undefined && r.completed ? (r.wire.txPackets + r.wire.rxPackets) / r.completed : null;
+      r.wirePacketsPerOp =
+        r.wire && r.wire.txPackets !== undefined && r.completed ? (r.wire.txPackets + r.wire.rxPackets) / r.completed : null;
     }
   }
 }
@@ -89,16 +92,65 @@ function targets(results) {
   const list = [
     { issue: 11, name: '64 B @256 req/s vs raw framed', want: '≥ 0.9×', value: vsRaw('echo64@256', 'rps'), ok: v => v >= 0.9, unit: '×' },
     { issue: 11, name: '64 B @16 req/s vs raw framed', want: '≥ 1.0×', value: vsRaw('echo64@16', 'rps'), ok: v => v >= 1.0, unit: '×' },
-    { issue: 11, name: '64 B @1 p50 vs raw framed p50', want: '≤ 1.15×', value: ratio(get('iroh', 'echo64@1')?.latency.p50, get('raw-framed', 'echo64@1')?.latency.p50), ok: v => v <= 1.15, unit: '×' },
+    {
+      issue: 11,
+      name: '64 B @1 p50 vs raw framed p50',
+      want: '≤ 1.15×',
+      value: ratio(get('iroh', 'echo64@1')?.latency.p50, get('raw-framed', 'echo64@1')?.latency.p50),
+      ok: v => v <= 1.15,
+      unit: '×',
+    },
     { issue: 11, name: '16 KiB MB/s vs raw framed', want: '≥ 1.0×', value: vsRaw('echo16k@16', 'mbps'), ok: v => v >= 1.0, unit: '×' },
     { issue: 11, name: '1 MiB ASCII MB/s vs raw framed', want: '≥ 1.3×', value: vsRaw('ascii1m@1', 'mbps'), ok: v => v >= 1.3, unit: '×' },
     { issue: 11, name: '1 MiB JSON MB/s vs raw framed', want: '≥ 4.0×', value: vsRaw('json1m@1', 'mbps'), ok: v => v >= 4.0, unit: '×' },
-    { issue: 11, name: '10,000-item stream items/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'stream10k')?.itemsPerSec, get('tcp', 'stream10k')?.itemsPerSec), ok: v => v >= 1.0, unit: '×' },
-    { issue: 11, name: 'new client → first reply p50 vs raw framed', want: '≤ 2.0×', value: ratio(get('iroh', 'connect')?.latency.p50, get('raw-framed', 'connect')?.latency.p50), ok: v => v <= 2.0, unit: '×' },
-    { issue: 11, name: '1 MiB ASCII: event-loop max, worse process', want: '≤ 20 ms', value: worstLoop('ascii1m@1', 'maxMs'), ok: v => v <= 20, unit: ' ms' },
-    { issue: 11, name: '1 MiB JSON: event-loop max, worse process', want: '≤ 20 ms', value: worstLoop('json1m@1', 'maxMs'), ok: v => v <= 20, unit: ' ms' },
-    { issue: 11, name: '1 MiB ASCII: loop held on CPU, worse process', want: '≤ 20 ms', value: worstLoop('ascii1m@1', 'cpuMaxMs'), ok: v => v <= 20, unit: ' ms' },
-    { issue: 11, name: '1 MiB JSON: loop held on CPU, worse process', want: '≤ 20 ms', value: worstLoop('json1m@1', 'cpuMaxMs'), ok: v => v <= 20, unit: ' ms' },
+    {
+      issue: 11,
+      name: '10,000-item stream items/s vs Nest TCP',
+      want: '≥ 1.0×',
+      value: ratio(get('iroh', 'stream10k')?.itemsPerSec, get('tcp', 'stream10k')?.itemsPerSec),
+      ok: v => v >= 1.0,
+      unit: '×',
+    },
+    {
+      issue: 11,
+      name: 'new client → first reply p50 vs raw framed',
+      want: '≤ 2.0×',
+      value: ratio(get('iroh', 'connect')?.latency.p50, get('raw-framed', 'connect')?.latency.p50),
+      ok: v => v <= 2.0,
+      unit: '×',
+    },
+    {
+      issue: 11,
+      name: '1 MiB ASCII: event-loop max, worse process',
+      want: '≤ 20 ms',
+      value: worstLoop('ascii1m@1', 'maxMs'),
+      ok: v => v <= 20,
+      unit: ' ms',
+    },
+    {
+      issue: 11,
+      name: '1 MiB JSON: event-loop max, worse process',
+      want: '≤ 20 ms',
+      value: worstLoop('json1m@1', 'maxMs'),
+      ok: v => v <= 20,
+      unit: ' ms',
+    },
+    {
+      issue: 11,
+      name: '1 MiB ASCII: loop held on CPU, worse process',
+      want: '≤ 20 ms',
+      value: worstLoop('ascii1m@1', 'cpuMaxMs'),
+      ok: v => v <= 20,
+      unit: ' ms',
+    },
+    {
+      issue: 11,
+      name: '1 MiB JSON: loop held on CPU, worse process',
+      want: '≤ 20 ms',
+      value: worstLoop('json1m@1', 'cpuMaxMs'),
+      ok: v => v <= 20,
+      unit: ' ms',
+    },
     {
       issue: 13,
       name: '64 B @256 req/s, OTel API, no provider vs no API',
@@ -115,16 +167,67 @@ function targets(results) {
       ok: v => v <= 1.1,
       unit: '×',
     },
-    { issue: 5, name: '64 B @256 req/s vs Nest TCP', want: '≥ 1.0×', value: ratio(get('iroh', 'echo64@256')?.rps, get('tcp', 'echo64@256')?.rps), ok: v => v >= 1.0, unit: '×' },
-    { issue: 5, name: '64 B @16 req/s vs Nest TCP', want: '≥ 0.8×', value: ratio(get('iroh', 'echo64@16')?.rps, get('tcp', 'echo64@16')?.rps), ok: v => v >= 0.8, unit: '×' },
-    { issue: 5, name: '1 MiB JSON MB/s vs raw binding (stream per request)', want: '≥ 5×', value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-stream', 'json1m@1')?.mbps), ok: v => v >= 5, unit: '×' },
-    { issue: 5, name: 'new client → first reply, p50', want: '≤ 15 ms', value: get('iroh', 'connect')?.latency.p50 ?? null, ok: v => v <= 15, unit: ' ms' },
+    {
+      issue: 5,
+      name: '64 B @256 req/s vs Nest TCP',
+      want: '≥ 1.0×',
+      value: ratio(get('iroh', 'echo64@256')?.rps, get('tcp', 'echo64@256')?.rps),
+      ok: v => v >= 1.0,
+      unit: '×',
+    },
+    {
+      issue: 5,
+      name: '64 B @16 req/s vs Nest TCP',
+      want: '≥ 0.8×',
+      value: ratio(get('iroh', 'echo64@16')?.rps, get('tcp', 'echo64@16')?.rps),
+      ok: v => v >= 0.8,
+      unit: '×',
+    },
+    {
+      issue: 5,
+      name: '1 MiB JSON MB/s vs raw binding (stream per request)',
+      want: '≥ 5×',
+      value: ratio(get('iroh', 'json1m@1')?.mbps, get('raw-stream', 'json1m@1')?.mbps),
+      ok: v => v >= 5,
+      unit: '×',
+    },
+    {
+      issue: 5,
+      name: 'new client → first reply, p50',
+      want: '≤ 15 ms',
+      value: get('iroh', 'connect')?.latency.p50 ?? null,
+      ok: v => v <= 15,
+      unit: ' ms',
+    },
   ];
-  return list.map(t => ({ issue: t.issue, name: t.name, want: t.want, value: t.value, unit: t.unit.trim(), met: t.value == null ? null : t.ok(t.value) }));
+  return list.map(t => ({
+    issue: t.issue,
+    name: t.name,
+    want: t.want,
+    value: t.value,
+    unit: t.unit.trim(),
+    met: t.value == null ? null : t.ok(t.value),
+  }));
 }
 
 function printTable(results, workloads, transports) {
-  const header = ['workload', 'transport', 'req/s', 'MB/s', 'items/s', 'p50 ms', 'p99 ms', 'CPU µs/op c+s', 'main thread µs/op c+s', 'vs TCP', 'wire B/op', 'loop max c/s', 'on CPU c/s', 'loop p99 c/s', 'other load'];
+  const header = [
+    'workload',
+    'transport',
+    'req/s',
+    'MB/s',
+    'items/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/op c+s',
+    'main thread µs/op c+s',
+    'vs TCP',
+    'wire B/op',
+    'loop max c/s',
+    'on CPU c/s',
+    'loop p99 c/s',
+    'other load',
+  ];
   const rows = [];
   for (const w of workloads) {
     for (const t of transports) {
@@ -142,8 +245,12 @@ function printTable(results, workloads, transports) {
         fmt(r.itemsPerSec),
         fmt(r.latency.p50, 2),
         fmt(r.latency.p99, 2),
-        r.cpuPerOpUs == null ? '—' : `${fmt(r.cpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
-        r.mainCpuPerOpUs == null ? '—' : `${fmt(r.mainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
+        r.cpuPerOpUs == null
+          ? '—'
+          : `${fmt(r.cpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
+        r.mainCpuPerOpUs == null
+          ? '—'
+          : `${fmt(r.mainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)} (${fmt(r.clientMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)}+${fmt(r.serverMainCpuPerOpUs, w.kind === 'stream' ? 2 : 0)})`,
         r.vsTcp == null ? '—' : `${fmt(r.vsTcp, 2)}×`,
         fmt(r.wireBytesPerOp),
         loopMax(r),
@@ -166,14 +273,22 @@ function printTable(results, workloads, transports) {
 }
 
 function printMemory(results, transports, config) {
-  console.log('\nMemory (after GC; RSS includes the binding\'s native memory, heap = V8 heap + external):');
+  console.log("\nMemory (after GC; RSS includes the binding's native memory, heap = V8 heap + external):");
   const header = ['transport', 'server/idle conn', 'client/idle conn', 'server/in-flight req', 'client/in-flight req'];
-  const rows = transports.filter(t => !t.workloads).map(t => {
-    const m = results[t.key]?.memory;
-    if (!m) return [t.label, '—', '—', '—', '—'];
-    const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;
-    return [t.label, cell(m.serverPerIdleConnection), cell(m.clientPerIdleConnection), cell(m.serverPerInflightRequest), cell(m.clientPerInflightRequest)];
-  });
+  const rows = transports
+    .filter(t => !t.workloads)
+    .map(t => {
+      const m = results[t.key]?.memory;
+      if (!m) return [t.label, '—', '—', '—', '—'];
+      const cell = d => `${fmt(d.rssKiB, 1)} RSS / ${fmt(d.heapKiB, 1)} heap`;
+      return [
+        t.label,
+        cell(m.serverPerIdleConnection),
+        cell(m.clientPerIdleConnection),
+        cell(m.serverPerInflightRequest),
+        cell(m.clientPerInflightRequest),
+      ];
+    });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
   const line = cells => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));
@@ -216,7 +331,19 @@ function ioThreadComparison(results, workloads) {
 function printIoThreadComparison(rows) {
   if (rows.length === 0) return;
   console.log('\nioThread vs default (this run): speed ratio, main-thread CPU µs/op (both processes), p50, worst loop stall on CPU:');
-  const header = ['workload', 'speed io÷default', 'main µs/op default', 'main µs/op io', 'main CPU ÷', 'all-thread µs/op default', 'all-thread µs/op io', 'p50 ms default', 'p50 ms io', 'on-CPU stall ms default', 'on-CPU stall ms io'];
+  const header = [
+    'workload',
+    'speed io÷default',
+    'main µs/op default',
+    'main µs/op io',
+    'main CPU ÷',
+    'all-thread µs/op default',
+    'all-thread µs/op io',
+    'p50 ms default',
+    'p50 ms io',
+    'on-CPU stall ms default',
+    'on-CPU stall ms io',
+  ];
   const digits = r => (r.workload === 'stream10k' ? 2 : 0);
   const table = rows.map(r => [
     r.label,
@@ -247,4 +374,15 @@ function printTargets(list) {
   }
 }
 
-module.exports = { kib, fmt, summaryLine, addRatios, targets, printTable, printMemory, printTargets, ioThreadComparison, printIoThreadComparison };
+module.exports = {
+  kib,
+  fmt,
+  summaryLine,
+  addRatios,
+  targets,
+  printTable,
+  printMemory,
+  printTargets,
+  ioThreadComparison,
+  printIoThreadComparison,
+};

@@ -32,7 +32,17 @@ const { execSync } = require('child_process');
 const { WORKLOADS, TRANSPORTS, VARIANTS, makePayloads, ipcClient, sleep } = require('./common');
 const { renderChart } = require('./chart');
 const { makeCertificate } = require('./tls');
-const { kib, summaryLine, addRatios, targets, printTable, printMemory, printTargets, ioThreadComparison, printIoThreadComparison } = require('./report');
+const {
+  kib,
+  summaryLine,
+  addRatios,
+  targets,
+  printTable,
+  printMemory,
+  printTargets,
+  ioThreadComparison,
+  printIoThreadComparison,
+} = require('./report');
 const { procStat, busyCores, waitQuiet } = require('./machine-load');
 
 const args = process.argv.slice(2);
@@ -120,11 +130,14 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 // Whatever happens, the run ends: 10 minutes is about twice the full run's budget.
-setTimeout(() => {
-  console.error('bench: overall time limit reached, stopping');
-  killAll();
-  process.exit(1);
-}, (QUICK ? 180_000 : 600_000) + 45 * CONFIG.waitQuietMs).unref();
+setTimeout(
+  () => {
+    console.error('bench: overall time limit reached, stopping');
+    killAll();
+    process.exit(1);
+  },
+  (QUICK ? 180_000 : 600_000) + 45 * CONFIG.waitQuietMs,
+).unref();
 
 function waitReady(child, name, ms = 30_000) {
   return new Promise((resolve, reject) => {
@@ -260,7 +273,9 @@ async function startPair(transport) {
   // Where the nestjs-iroh processes load the package from (bench/iroh-dist.js).
   const env = transport.key === 'iroh-base' ? { ...process.env, BENCH_IROH_DIST: require('path').resolve(BASELINE_DIST) } : process.env;
   const serverChildren = Array.from({ length: transport.servers ?? 1 }, () => spawnChild(script, argv, env, transport.preload));
-  const servers = serverChildren.map((child, i) => ipcClient(child, `${transport.key} server${serverChildren.length > 1 ? ` ${i + 1}` : ''}`));
+  const servers = serverChildren.map((child, i) =>
+    ipcClient(child, `${transport.key} server${serverChildren.length > 1 ? ` ${i + 1}` : ''}`),
+  );
   const server = servers.length === 1 ? servers[0] : serverGroup(servers);
   const pair = { serverChildren, servers, server, clientChild: null, client: null };
   const readies = await Promise.all(serverChildren.map(child => waitReady(child, `${transport.key} server`)));
@@ -335,7 +350,9 @@ async function runTransport(transport, payloads) {
         if (!pair) pair = await startPair(transport);
         if (CONFIG.waitQuietMs > 0) await waitQuiet(CONFIG.waitQuietMs);
         out.workloads[workload.key] = await measureWorkload(workload, pair.server, pair.client, payloads);
-        process.stdout.write(`  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} ${summaryLine(workload, out.workloads[workload.key])}  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+        process.stdout.write(
+          `  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} ${summaryLine(workload, out.workloads[workload.key])}  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+        );
       } catch (err) {
         out.errors.push(`${workload.key}: ${err.message}`);
         process.stdout.write(`  ${transport.key.padEnd(11)} ${workload.label.padEnd(24)} FAILED: ${err.message}\n`);
@@ -356,7 +373,10 @@ async function runTransport(transport, payloads) {
 
 function gitCommit() {
   try {
-    const run = cmd => execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const run = cmd =>
+      execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
     const commit = run('git rev-parse --short HEAD');
     // dist/ is built from the work tree: say when src/ differs from the commit.
     return run('git status --porcelain -- src') ? `${commit}+uncommitted src` : commit;
@@ -425,8 +445,9 @@ async function main() {
         cpuPerOpUs: 'client + server process CPU (user+system, all threads) per request, or per item for the stream',
         mainCpuPerOpUs: 'client + server main-thread CPU (Linux /proc/thread-self/schedstat) per request, or per item for the stream',
         wireBytesPerOp: 'UDP bytes both ways per request from the client QUIC connection counters (iroh), TCP socket bytes (Nest TCP)',
-        vsTcp: 'this transport ÷ Nest TCP on the workload\'s metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)',
-        loopDelay: 'per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms, time off the CPU included); cpuMaxMs/cpuP99Ms: the same gaps counted in the main thread\'s CPU time (Linux schedstat), runqueueMaxMs: longest wait for a CPU in one gap',
+        vsTcp: "this transport ÷ Nest TCP on the workload's metric; for connect, Nest TCP p50 ÷ this p50 (higher is better)",
+        loopDelay:
+          "per process (client, server): perf_hooks.monitorEventLoopDelay at 1 ms resolution over the window; maxMs/p99Ms/p50Ms/meanMs in ms (a stall of X ms reads ≈ X + 1 ms, time off the CPU included); cpuMaxMs/cpuP99Ms: the same gaps counted in the main thread's CPU time (Linux schedstat), runqueueMaxMs: longest wait for a CPU in one gap",
       },
     },
     transports: Object.fromEntries(transports.map(t => [t.key, t.label])),

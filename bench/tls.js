@@ -22,16 +22,37 @@ function makeCertificate() {
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', keyPath, '-out', certPath, '-days', '1',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 },
     );
     return { dir, keyPath, certPath, remove: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (err) {
     if (dir) rmSync(dir, { recursive: true, force: true });
-    const reason = err.code === 'ENOENT' ? 'the openssl command is not installed' : `openssl failed: ${String(err.stderr || err.message).trim().split('\n')[0]}`;
+    const reason =
+      err.code === 'ENOENT'
+        ? 'the openssl command is not installed'
+        : `openssl failed: ${
+            String(err.stderr || err.message)
+              .trim()
+              .split('\n')[0]
+          }`;
     return { skip: reason };
   }
 }

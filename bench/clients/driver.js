@@ -95,7 +95,7 @@ function load(workload) {
         complete(performance.now() - t, units);
       } catch (err) {
         state.errors++;
-        state.lastError = String(err && err.message || err);
+        state.lastError = String((err && err.message) || err);
         await sleep(5);
       }
     }
@@ -108,10 +108,7 @@ async function results(state) {
   const elapsedMs = state.t1 - state.t0;
   // Readings that may have had to be asked of another thread.
   [state.wire0, state.wire1] = await Promise.all([state.wire0, state.wire1]);
-  const wire =
-    state.wire0 && state.wire1
-      ? { tx: state.wire1.tx - state.wire0.tx, rx: state.wire1.rx - state.wire0.rx }
-      : null;
+  const wire = state.wire0 && state.wire1 ? { tx: state.wire1.tx - state.wire0.tx, rx: state.wire1.rx - state.wire0.rx } : null;
   if (wire && state.wire1.txPackets !== undefined) {
     wire.txPackets = state.wire1.txPackets - state.wire0.txPackets;
     wire.rxPackets = state.wire1.rxPackets - state.wire0.rxPackets;
@@ -145,7 +142,13 @@ process.on('message', async msg => {
   try {
     switch (msg.cmd) {
       case 'init': {
-        const file = transport.startsWith('raw-') ? 'raw' : transport === 'tcp-tls' ? 'tcp' : transport.startsWith('iroh') ? 'iroh' : transport;
+        const file = transport.startsWith('raw-')
+          ? 'raw'
+          : transport === 'tcp-tls'
+            ? 'tcp'
+            : transport.startsWith('iroh')
+              ? 'iroh'
+              : transport;
         const mod = require(`./${file}`);
         adapter = await mod.create(msg.address, payloads, transport.replace(/^raw-/, ''));
         // One request of each kind before anything is measured.
@@ -185,14 +188,25 @@ process.on('message', async msg => {
             samples.push(await adapter.connectOnce());
           } catch (err) {
             errors++;
-            lastError = String(err && err.message || err);
+            lastError = String((err && err.message) || err);
           }
         }
         const clientCpuUs = cpuDelta(cpu0, process.cpuUsage());
         const clientMainCpuUs = main0 === null ? null : threadCpuUs() - main0;
         const delay = loopDelay.stop();
         await adapter.afterConnect?.();
-        return reply(msg, { result: { completed: samples.length, latency: samples.summary(), clientCpuUs, clientMainCpuUs, errors, lastError, loopDelay: delay, heapUsedMiB } });
+        return reply(msg, {
+          result: {
+            completed: samples.length,
+            latency: samples.summary(),
+            clientCpuUs,
+            clientMainCpuUs,
+            errors,
+            lastError,
+            loopDelay: delay,
+            heapUsedMiB,
+          },
+        });
       }
       case 'mem':
         return reply(msg, { mem: memorySnapshot() });
@@ -216,7 +230,7 @@ process.on('message', async msg => {
         return setImmediate(() => process.exit(0));
     }
   } catch (err) {
-    reply(msg, { error: String(err && err.stack || err) });
+    reply(msg, { error: String((err && err.stack) || err) });
   }
 });
 

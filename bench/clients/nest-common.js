@@ -5,7 +5,13 @@
 function once(observable) {
   return new Promise((resolve, reject) => {
     let last;
-    observable.subscribe({ next: v => { last = v; }, error: reject, complete: () => resolve(last) });
+    observable.subscribe({
+      next: v => {
+        last = v;
+      },
+      error: reject,
+      complete: () => resolve(last),
+    });
   });
 }
 
@@ -13,7 +19,13 @@ function once(observable) {
 function count(observable) {
   return new Promise((resolve, reject) => {
     let n = 0;
-    observable.subscribe({ next: () => { n++; }, error: reject, complete: () => resolve(n) });
+    observable.subscribe({
+      next: () => {
+        n++;
+      },
+      error: reject,
+      complete: () => resolve(n),
+    });
   });
 }
 

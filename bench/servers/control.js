@@ -56,7 +56,7 @@ function serve(name, start) {
           return setImmediate(() => process.exit(0));
       }
     } catch (err) {
-      reply(msg, { error: String(err && err.stack || err) });
+      reply(msg, { error: String((err && err.stack) || err) });
     }
   });
   start().then(
@@ -64,7 +64,7 @@ function serve(name, start) {
       process.send({ type: 'ready', address: s.address, pid: process.pid });
     },
     err => {
-      process.send({ type: 'failed', error: String(err && err.stack || err) });
+      process.send({ type: 'failed', error: String((err && err.stack) || err) });
       process.exit(1);
     },
   );

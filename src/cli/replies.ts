@@ -47,10 +47,7 @@ function replyFailure(err: unknown, timeoutMs: number): CliError {
 }
 
 /** Runs a subscription as a promise; aborting unsubscribes (cancelling the request) and rejects. */
-function settle(
-  signal: AbortSignal,
-  start: (resolve: () => void, reject: (err: CliError) => void) => Subscription,
-): Promise<void> {
+function settle(signal: AbortSignal, start: (resolve: () => void, reject: (err: CliError) => void) => Subscription): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(new CliError('interrupted', ExitCode.INTERRUPTED));
     let subscription: Subscription | undefined = undefined;
@@ -65,7 +62,10 @@ function settle(
     };
     const onAbort = () => finish(new CliError('interrupted', ExitCode.INTERRUPTED));
     signal.addEventListener('abort', onAbort, { once: true });
-    subscription = start(() => finish(), err => finish(err));
+    subscription = start(
+      () => finish(),
+      err => finish(err),
+    );
     if (done) subscription.unsubscribe();
   });
 }

@@ -20,7 +20,14 @@ import {
   messageTooLargeMessage,
   sharedFeatures,
 } from '../protocol';
-import { IrohClientError, IrohClientErrorCode, connectionLostError, isGoingAwayRefusal, protocolFailure, replyError } from './client-errors';
+import {
+  IrohClientError,
+  IrohClientErrorCode,
+  connectionLostError,
+  isGoingAwayRefusal,
+  protocolFailure,
+  replyError,
+} from './client-errors';
 import { ClientRequest, RequestCarrier } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
@@ -84,21 +91,26 @@ export class ClientChannel implements RequestCarrier {
     const telemetry = (this.telemetry = host.telemetry ?? NOOP_CLIENT_TELEMETRY);
     this.ourFeatures = settings.features ?? CLIENT_FEATURES;
     const compressionThreshold = settings.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD;
-    this.stream = new FrameStream(bi, host.maxMessageSize, {
-      ...(telemetry.enabled && {
-        bytesSent: bytes => telemetry.bytesSent(bytes),
-        bytesReceived: bytes => telemetry.bytesReceived(bytes),
-      }),
-      onFrame: frame => this.onFrame(frame),
-      onOversized: frame => this.onOversized(frame),
-      onProtocolError: error => this.fail(protocolFailure(error)),
-      onClosed: error =>
-        this.fail(
-          error
-            ? connectionLostError(error.message)
-            : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
-        ),
-    }, { compressionThreshold }).start();
+    this.stream = new FrameStream(
+      bi,
+      host.maxMessageSize,
+      {
+        ...(telemetry.enabled && {
+          bytesSent: bytes => telemetry.bytesSent(bytes),
+          bytesReceived: bytes => telemetry.bytesReceived(bytes),
+        }),
+        onFrame: frame => this.onFrame(frame),
+        onOversized: frame => this.onOversized(frame),
+        onProtocolError: error => this.fail(protocolFailure(error)),
+        onClosed: error =>
+          this.fail(
+            error
+              ? connectionLostError(error.message)
+              : new IrohClientError(IrohClientErrorCode.CONNECTION_LOST, 'Connection closed by the server'),
+          ),
+      },
+      { compressionThreshold },
+    ).start();
     // HELLO is the first frame on the stream (docs/protocol.md, "HELLO").
     this.stream.writer.write(FrameType.PING, HELLO_ID, encodeHello(this.ourFeatures));
     this.keepAlive = new KeepAlive(keepAlive, {

@@ -267,7 +267,9 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
   decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> {
     if (compressionOf(frame.flags) && frame.payload.length >= ASYNC_INFLATE_FROM) {
       // Inflated on zlib's thread pool, in slices, so the event loop is not held meanwhile.
-      return new Promise<Buffer>(resolve => resolve(inflatePayload(frame.payload, frame.flags, { maxSize: this.maxMessageSize, syncLimit: 1 }))).then(
+      return new Promise<Buffer>(resolve =>
+        resolve(inflatePayload(frame.payload, frame.flags, { maxSize: this.maxMessageSize, syncLimit: 1 })),
+      ).then(
         bytes => this.decodeReply({ ...frame, flags: withoutCompression(frame.flags), payload: bytes }),
         err => {
           throw replyError(err);

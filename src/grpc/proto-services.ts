@@ -45,7 +45,9 @@ export class ProtoServices {
       try {
         definition = loadProtoLoader(options.protoLoader).loadSync(options.protoPath as string | string[], options.loader);
       } catch (err) {
-        throw new Error(`The .proto definition could not be loaded (${String(options.protoPath)}): ${(err as Error).message}`, { cause: err });
+        throw new Error(`The .proto definition could not be loaded (${String(options.protoPath)}): ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
     return new ProtoServices(servicesOfPackages(definition, packageNames(options)));

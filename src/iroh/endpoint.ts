@@ -48,9 +48,7 @@ export function validateRelayMode(mode: unknown): RelayModeOption {
   if (Array.isArray(mode) && mode.length > 0 && mode.every(u => typeof u === 'string' && /^https?:\/\//.test(u))) {
     return mode as string[];
   }
-  throw new IrohError(
-    `relayMode must be 'default', 'staging', 'disabled' or a non-empty list of relay URLs (http:// or https://)`,
-  );
+  throw new IrohError(`relayMode must be 'default', 'staging', 'disabled' or a non-empty list of relay URLs (http:// or https://)`);
 }
 
 export function alpnBytes(alpn: string | undefined): Buffer {
@@ -129,10 +127,7 @@ export interface ClosedEndpoint {
  * returns null when there was none. Once closed, the endpoint object no longer holds the
  * binding's: only connections still referenced elsewhere keep the port.
  */
-export async function closeEndpoint(
-  take: () => IoEndpoint | null,
-  warn: (message: string) => void,
-): Promise<ClosedEndpoint | null> {
+export async function closeEndpoint(take: () => IoEndpoint | null, warn: (message: string) => void): Promise<ClosedEndpoint | null> {
   const endpoint = take();
   if (!endpoint) return null;
   const sockets = endpoint.boundSockets();

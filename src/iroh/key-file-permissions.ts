@@ -55,8 +55,7 @@ export function checkKeyFileStats(path: string, stats: Stats, linkTarget?: strin
   }
   if ((stats.mode & GROUP_OTHER_BITS) !== 0) {
     throw new SecretKeyError(
-      `key file ${path} is accessible by other users (mode ${octal(stats.mode & 0o777)}); ` +
-        `restrict it with: chmod 600 ${path}`,
+      `key file ${path} is accessible by other users (mode ${octal(stats.mode & 0o777)}); ` + `restrict it with: chmod 600 ${path}`,
     );
   }
 }

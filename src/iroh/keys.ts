@@ -58,7 +58,9 @@ export function generateSecretKey(): Buffer {
 
 /** The endpoint id (hex public key) of a secret key. */
 export function endpointIdOf(secretKey: Buffer): string {
-  return iroh.SecretKey.fromBytes(toBindingBytes([secretKey], secretKey.length)).public().toString();
+  return iroh.SecretKey.fromBytes(toBindingBytes([secretKey], secretKey.length))
+    .public()
+    .toString();
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -35,7 +35,5 @@ function parseEndpointAddr(peer: string): iroh.EndpointAddr {
       throw new InvalidPeerError(`peer is not a valid endpoint ticket: ${bindingErrorMessage(err)}`);
     }
   }
-  throw new InvalidPeerError(
-    'peer must be an endpoint ticket (starting with "endpoint") or a 64-character hex endpoint id',
-  );
+  throw new InvalidPeerError('peer must be an endpoint ticket (starting with "endpoint") or a 64-character hex endpoint id');
 }

@@ -151,7 +151,5 @@ export function recordOutcome(api: OpenTelemetryApi, span: Span, outcome: CallOu
   if (outcome.errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, outcome.errorType);
   if (!outcome.failed) return;
   span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome.message });
-  span.recordException(
-    error instanceof Error || typeof error === 'string' ? error : { name: outcome.errorType, message: outcome.message },
-  );
+  span.recordException(error instanceof Error || typeof error === 'string' ? error : { name: outcome.errorType, message: outcome.message });
 }

@@ -11,7 +11,16 @@ import type {
   UpDownCounter,
 } from '@opentelemetry/api';
 import { MethodTable } from './call-attributes';
-import { FailureReporter, RECEIVE, SYSTEM_ONLY, TRANSMIT, durationHistogram, metricsAreLive, takeInstrumentation, tracingProbe } from './instruments';
+import {
+  FailureReporter,
+  RECEIVE,
+  SYSTEM_ONLY,
+  TRANSMIT,
+  durationHistogram,
+  metricsAreLive,
+  takeInstrumentation,
+  tracingProbe,
+} from './instruments';
 import type { OpenTelemetryApi } from './opentelemetry-api';
 import type { CallRecorder } from './recorded-call';
 import {

@@ -1,13 +1,5 @@
 import { ProtocolError } from './errors';
-import {
-  ErrorCode,
-  Frame,
-  FrameType,
-  KNOWN_FLAGS,
-  OversizedFrame,
-  PROTOCOL_VERSION,
-  isKnownFrameType,
-} from './frames';
+import { ErrorCode, Frame, FrameType, KNOWN_FLAGS, OversizedFrame, PROTOCOL_VERSION, isKnownFrameType } from './frames';
 import { MAX_FRAME_HEADER_SIZE } from './limits';
 import { ReceiveBudget, UNLIMITED_BUDGET } from './receive-budget';
 import { VarintCursor, readVarint, varintSize, writeVarint } from './varint';
@@ -114,8 +106,7 @@ export class FrameDecoder {
           offset += take;
           if (this.payloadNeeded === 0) {
             const frame = this.current as Frame;
-            frame.payload =
-              this.payloadParts.length === 1 ? this.payloadParts[0] : Buffer.concat(this.payloadParts);
+            frame.payload = this.payloadParts.length === 1 ? this.payloadParts[0] : Buffer.concat(this.payloadParts);
             this.payloadParts = [];
             this.current = null;
             this.state = State.HEADER;

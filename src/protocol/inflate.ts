@@ -60,10 +60,7 @@ export interface InflateOptions {
 
 /** The error for an output past `maxSize`. */
 export function tooLargeError(maxSize: number): ProtocolError {
-  return new ProtocolError(
-    ErrorCode.MESSAGE_TOO_LARGE,
-    `Decompressed message exceeds the maximum message size of ${maxSize} bytes`,
-  );
+  return new ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, `Decompressed message exceeds the maximum message size of ${maxSize} bytes`);
 }
 
 function cancelledError(): ProtocolError {

@@ -25,12 +25,7 @@ export interface ReplyMessage {
 }
 
 /** A request or event in the compact layout (pattern, metadata, data). */
-export function encodeRequestMessage(
-  pattern: string,
-  data: unknown,
-  metadata: unknown,
-  compressionThreshold: number,
-): EncodedPayload {
+export function encodeRequestMessage(pattern: string, data: unknown, metadata: unknown, compressionThreshold: number): EncodedPayload {
   return maybeCompress(encodeRequestBody(pattern, data, metadata), compressionThreshold);
 }
 

@@ -142,8 +142,7 @@ export function decodeRequestBody(bytes: Buffer, flags: number, resolvedPattern?
     ok = false;
   }
   if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request body: bad metadata length');
-  const metadata =
-    cursor.value === 0 ? undefined : decodeValue(bytes.subarray(cursor.offset, cursor.offset + cursor.value), 0);
+  const metadata = cursor.value === 0 ? undefined : decodeValue(bytes.subarray(cursor.offset, cursor.offset + cursor.value), 0);
   const data = decodeValue(bytes.subarray(cursor.offset + cursor.value), flags);
   return { pattern, metadata, data };
 }

@@ -141,10 +141,11 @@ export class InboundMessages {
         resolve(null);
       });
       // A payload inflated for a stream that closed meanwhile never comes back.
-      if (pending) pending.then(
-        () => resolve(null),
-        () => resolve(null),
-      );
+      if (pending)
+        pending.then(
+          () => resolve(null),
+          () => resolve(null),
+        );
     }).then(decoded => (decoded ? this.host.dispatcher.dispatchEvent(decoded, channel) : undefined));
   }
 

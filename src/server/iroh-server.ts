@@ -69,7 +69,10 @@ export class IrohServer extends Server<IrohEvents, IrohStatus> implements Custom
   }
 
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
-    return this.core.listen().then(() => callback(), err => callback(err));
+    return this.core.listen().then(
+      () => callback(),
+      err => callback(err),
+    );
   }
 
   /**

@@ -32,7 +32,6 @@ const MAX_PENDING_PONG_BYTES = 64 * 1024;
 /** Malformed or oversized messages one connection may send, over all its streams, before it counts as a protocol error. */
 export const MAX_BAD_MESSAGES = 32;
 
-
 /**
  * One client stream on the server: routes incoming frames in order, owns the requests in
  * flight on it, and writes their replies.
@@ -70,19 +69,24 @@ export class ServerChannel implements RequestOwner {
       onOutOfMemory: frame => host.onOutOfMemory(this, frame),
       onError: err => host.logger.error(`Handling a frame from ${this.remoteEndpointId} failed: ${(err as Error)?.message ?? err}`),
     });
-    this.stream = new FrameStream(bi, host.maxMessageSize, {
-      onFrame: frame => {
-        if (!this.isClosed) this.intake.push(frame);
+    this.stream = new FrameStream(
+      bi,
+      host.maxMessageSize,
+      {
+        onFrame: frame => {
+          if (!this.isClosed) this.intake.push(frame);
+        },
+        onOversized: frame => {
+          if (!this.isClosed) host.onOversized(this, frame);
+        },
+        onProtocolError: error => this.onProtocolError(error),
+        onClosed: error => this.onClosed(error),
+        readPause: () => this.intake.beforeRead(),
+        receiveBudget: this.intake.receiveBudget,
+        ...byteCounters(this.telemetry),
       },
-      onOversized: frame => {
-        if (!this.isClosed) host.onOversized(this, frame);
-      },
-      onProtocolError: error => this.onProtocolError(error),
-      onClosed: error => this.onClosed(error),
-      readPause: () => this.intake.beforeRead(),
-      receiveBudget: this.intake.receiveBudget,
-      ...byteCounters(this.telemetry),
-    }, { compressionThreshold: host.compressionThreshold });
+      { compressionThreshold: host.compressionThreshold },
+    );
   }
 
   start(): this {
@@ -262,9 +266,7 @@ export class ServerChannel implements RequestOwner {
     this.cancelAll();
     this.write(FrameType.GOAWAY, 0, encodeGoAway(error.code, error.message));
     // Close the connection once the GOAWAY has arrived (or after a second at most).
-    void this.stream
-      .finishAndWaitDelivered(1000, false)
-      .then(() => closeConnection(this.connection, error.code, error.message));
+    void this.stream.finishAndWaitDelivered(1000, false).then(() => closeConnection(this.connection, error.code, error.message));
   }
 
   // ---------------------------------------------------------------- reading
@@ -298,9 +300,7 @@ export class ServerChannel implements RequestOwner {
         this.close();
         return;
       default:
-        this.onProtocolError(
-          new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${frameTypeName(frame.type)} frames are not sent by clients`),
-        );
+        this.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${frameTypeName(frame.type)} frames are not sent by clients`));
     }
   }
 

@@ -53,11 +53,13 @@ export function startStallSweep(registry: ConnectionRegistry, limits: SweepLimit
       if (isWriteStalled(stream, now, writeStallTimeout)) {
         logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: replies unread for ${writeStallTimeout} ms`);
         channel.close();
-        closeConnection(peer.connection, ErrorCode.LIMIT_EXCEEDED, `replies unread for more than ${writeStallTimeout} ms (writeStallTimeout)`);
-      } else if (isStalled(stream, now, incompleteFrameTimeout)) {
-        channel.onProtocolError(
-          new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${incompleteFrameTimeout} ms`),
+        closeConnection(
+          peer.connection,
+          ErrorCode.LIMIT_EXCEEDED,
+          `replies unread for more than ${writeStallTimeout} ms (writeStallTimeout)`,
         );
+      } else if (isStalled(stream, now, incompleteFrameTimeout)) {
+        channel.onProtocolError(new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame incomplete for more than ${incompleteFrameTimeout} ms`));
       } else if (idleTimeout > 0 && now - stream.lastReceivedAt > idleTimeout) {
         // Nothing at all arrived: a client that vanished without closing.
         logger.warn?.(`Closing the connection of ${peer.remoteEndpointId}: nothing received for ${idleTimeout} ms`);

@@ -114,26 +114,30 @@ export class FrameStream {
       options.writer ?? DEFAULT_FRAME_WRITER_OPTIONS,
     );
     this.encoder = new StreamEncoder(options.compressionThreshold ?? 0);
-    this.decoder = new FrameDecoder(maxMessageSize, {
-      onFrame: frame => {
-        if (this.decodingStopped) return;
-        if (frame.flags & FrameFlag.PATTERN_REF && !this.resolvePattern(frame)) return;
-        handlers.onFrame(frame);
+    this.decoder = new FrameDecoder(
+      maxMessageSize,
+      {
+        onFrame: frame => {
+          if (this.decodingStopped) return;
+          if (frame.flags & FrameFlag.PATTERN_REF && !this.resolvePattern(frame)) return;
+          handlers.onFrame(frame);
+        },
+        onOversized: frame => {
+          if (this.decodingStopped) return;
+          if (frame.flags & FrameFlag.PATTERN_REF && frame.length <= MAX_DEFINING_PAYLOAD) {
+            // It may have defined a pattern that later frames name: the tables no longer agree.
+            this.decodingStopped = true;
+            handlers.onProtocolError(
+              new ProtocolError(ErrorCode.PROTOCOL_ERROR, 'pattern table: a frame that may define a pattern was refused'),
+            );
+            return;
+          }
+          handlers.onOversized(frame);
+        },
+        onError: error => handlers.onProtocolError(error),
       },
-      onOversized: frame => {
-        if (this.decodingStopped) return;
-        if (frame.flags & FrameFlag.PATTERN_REF && frame.length <= MAX_DEFINING_PAYLOAD) {
-          // It may have defined a pattern that later frames name: the tables no longer agree.
-          this.decodingStopped = true;
-          handlers.onProtocolError(
-            new ProtocolError(ErrorCode.PROTOCOL_ERROR, 'pattern table: a frame that may define a pattern was refused'),
-          );
-          return;
-        }
-        handlers.onOversized(frame);
-      },
-      onError: error => handlers.onProtocolError(error),
-    }, handlers.receiveBudget);
+      handlers.receiveBudget,
+    );
   }
 
   /**
@@ -268,9 +272,7 @@ export class FrameStream {
     const grace = read ? PEER_FIN_GRACE_MS : 0;
     const acknowledged = (): Promise<unknown> => this.stream.send.stopped();
     const delivered = this.finish().then(() =>
-      peerAnswers
-        ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, grace)), this.endedPromise])
-        : acknowledged(),
+      peerAnswers ? Promise.race([acknowledged().then(() => settledWithin(this.endedPromise, grace)), this.endedPromise]) : acknowledged(),
     );
     // A peer that does not read may never let the queued frames out: bounded as a whole.
     await settledWithin(delivered, timeoutMs);

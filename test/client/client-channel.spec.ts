@@ -118,7 +118,9 @@ describe('ClientChannel', () => {
   it('names patterns by reference and compresses with brotli toward a server that announced both, not toward a 1.0 server', async () => {
     const big = { rows: Array.from({ length: 2000 }, (_, i) => ({ i, name: `row ${i}` })) };
     const send = (channel: ClientChannel, data: unknown) =>
-      channel.write(new ClientRequest({ payload: encodeRequestMessage('sum', data, undefined, 0), callback: () => undefined, deadline: Infinity }));
+      channel.write(
+        new ClientRequest({ payload: encodeRequestMessage('sum', data, undefined, 0), callback: () => undefined, deadline: Infinity }),
+      );
     const modern = await ready(Feature.BROTLI | Feature.PATTERN_TABLE);
     const old = await ready(-1);
     for (const { channel } of [modern, old]) {

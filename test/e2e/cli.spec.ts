@@ -70,11 +70,7 @@ describe('the nestjs-iroh command-line tool', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(made.stdout.trim()).toBe(endpointIdOf(loadOrCreateKeyFile(file)));
 
-    const [read, again, missing] = await Promise.all([
-      cli(['id', file]),
-      cli(['keygen', file]),
-      cli(['id', join(dir, 'missing.key')]),
-    ]);
+    const [read, again, missing] = await Promise.all([cli(['id', file]), cli(['keygen', file]), cli(['id', join(dir, 'missing.key')])]);
     expect(read).toMatchObject({ code: 0, stdout: made.stdout });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^nestjs-iroh: .*already exists.*\n$/);
@@ -132,11 +128,15 @@ describe('the nestjs-iroh command-line tool', () => {
     expect(pinged).toMatchObject({ code: 0, stderr: '' });
     const lines = pinged.stdout.trim().split('\n');
     expect(lines).toHaveLength(5);
-    expect(lines[0]).toMatch(new RegExp(`^connected to ${running.server.endpointId} in [\\d.]+ ms, path=direct \\(127\\.0\\.0\\.1:\\d+\\)$`));
+    expect(lines[0]).toMatch(
+      new RegExp(`^connected to ${running.server.endpointId} in [\\d.]+ ms, path=direct \\(127\\.0\\.0\\.1:\\d+\\)$`),
+    );
     for (const [i, line] of lines.slice(1, 4).entries()) {
       expect(line).toMatch(new RegExp(`^reply from [0-9a-f]{10}: seq=${i + 1} time=[\\d.]+ ms path=direct \\(127\\.0\\.0\\.1:\\d+\\)$`));
     }
-    expect(lines[4]).toMatch(/^--- [0-9a-f]{10}: 3 sent, 3 answered, 0 lost; round trip min\/avg\/max = [\d.]+ ms \/ [\d.]+ ms \/ [\d.]+ ms$/);
+    expect(lines[4]).toMatch(
+      /^--- [0-9a-f]{10}: 3 sent, 3 answered, 0 lost; round trip min\/avg\/max = [\d.]+ ms \/ [\d.]+ ms \/ [\d.]+ ms$/,
+    );
   });
 
   it('ping counts an error reply as an answer (the default pattern needs no handler)', async () => {

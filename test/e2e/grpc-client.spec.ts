@@ -34,11 +34,15 @@ const rawCalls = {
     const metadata = new Metadata();
     metadata.add('caller', 'raw');
     return new Promise((resolve, reject) =>
-      client.findOne({ id: 1 }, metadata, { deadline: Date.now() + 5000 }, (err: unknown, hero: unknown) => (err ? reject(err) : resolve(hero))),
+      client.findOne({ id: 1 }, metadata, { deadline: Date.now() + 5000 }, (err: unknown, hero: unknown) =>
+        err ? reject(err) : resolve(hero),
+      ),
     );
   },
   unaryError: (client: any) =>
-    new Promise((resolve, reject) => client.findOne({ id: MISSING_ID }, (err: unknown, hero: unknown) => (err ? reject(err) : resolve(hero)))),
+    new Promise((resolve, reject) =>
+      client.findOne({ id: MISSING_ID }, (err: unknown, hero: unknown) => (err ? reject(err) : resolve(hero))),
+    ),
   serverStreaming: (client: any) =>
     new Promise((resolve, reject) => {
       const heroes: unknown[] = [];
@@ -146,7 +150,10 @@ describe('ClientGrpcIroh', () => {
 
   beforeEach(() => observed.reset());
 
-  async function withClient<T>(options: Partial<ConstructorParameters<typeof ClientGrpcIroh>[0]>, use: (client: ClientGrpcIroh) => Promise<T>): Promise<T> {
+  async function withClient<T>(
+    options: Partial<ConstructorParameters<typeof ClientGrpcIroh>[0]>,
+    use: (client: ClientGrpcIroh) => Promise<T>,
+  ): Promise<T> {
     const client = new ClientGrpcIroh({ ...LOOPBACK, package: 'hero', protoPath: HERO_PROTO, peer: server.ticket, ...options });
     try {
       return await use(client);
@@ -164,7 +171,7 @@ describe('ClientGrpcIroh', () => {
     });
   });
 
-  it('refuses unknown services as Nest\'s gRPC client does', async () => {
+  it("refuses unknown services as Nest's gRPC client does", async () => {
     await withClient({}, async client => {
       expect(() => client.getService('VillainsService')).toThrow('The invalid gRPC service (service "VillainsService" not found)');
     });
@@ -176,7 +183,7 @@ describe('ClientGrpcIroh', () => {
     });
   });
 
-  it('fails a request stream message over the server\'s size limit with RESOURCE_EXHAUSTED, and the connection carries on', async () => {
+  it("fails a request stream message over the server's size limit with RESOURCE_EXHAUSTED, and the connection carries on", async () => {
     await withClient({}, async client => {
       const heroes = client.getService<HeroesService>('HeroesService');
       const lines = new Subject<{ text: string }>();
@@ -187,14 +194,16 @@ describe('ClientGrpcIroh', () => {
       expect(error).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
       expect(error.details).toMatch(/exceeds the maximum message size of 4096 bytes/);
       // Compressible, it arrives small but would inflate past the limit: refused as well.
-      const inflating = await lastValueFrom(heroes.chat(of({ text: 'x'.repeat(10_000) })).pipe(toArray(), timeout(10_000))).catch(err => err);
+      const inflating = await lastValueFrom(heroes.chat(of({ text: 'x'.repeat(10_000) })).pipe(toArray(), timeout(10_000))).catch(
+        err => err,
+      );
       expect(inflating).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
       expect(inflating.details).toMatch(/exceeds the maximum message size of 4096 bytes/);
       await expect(firstValueFrom(heroes.findOne({ id: 1 }))).resolves.toEqual(HEROES[0]);
     });
   });
 
-  it('stops the server\'s handler when the caller unsubscribes in the middle of its request stream', async () => {
+  it("stops the server's handler when the caller unsubscribes in the middle of its request stream", async () => {
     await withClient({}, async client => {
       const heroes = client.getService<HeroesService>('HeroesService');
       const ids = new Subject<{ id: number }>();
@@ -207,13 +216,17 @@ describe('ClientGrpcIroh', () => {
     });
   });
 
-  it('maps the client\'s own timeout to DEADLINE_EXCEEDED', async () => {
+  it("maps the client's own timeout to DEADLINE_EXCEEDED", async () => {
     await withClient({ timeout: 100 }, async client => {
       // Connected first: the timeout counts connecting too, and the server must see the call.
       await client.connect();
       const heroes = client.getService<HeroesService>('HeroesService');
       const error = await firstValueFrom(heroes.slow({ ms: 2000 })).catch(err => err);
-      expect(error).toMatchObject({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', message: '4 DEADLINE_EXCEEDED: Deadline exceeded' });
+      expect(error).toMatchObject({
+        code: status.DEADLINE_EXCEEDED,
+        details: 'Deadline exceeded',
+        message: '4 DEADLINE_EXCEEDED: Deadline exceeded',
+      });
       await eventually(() => observed.cancelledCalls === 1, 5000, 'the server to see the call cancelled');
     });
   });
@@ -337,7 +350,10 @@ describe('guards, interceptors and processing hooks around gRPC calls', () => {
       const results: Record<string, unknown[]> = {};
       for (const [name, client] of Object.entries(clients)) {
         const heroes = client.getService<HeroesService>('HeroesService');
-        results[name] = [await outcome(firstValueFrom(heroes.findOne({ id: 2 }))), await outcome(firstValueFrom(heroes.findOne({ id: 13 })))];
+        results[name] = [
+          await outcome(firstValueFrom(heroes.findOne({ id: 2 }))),
+          await outcome(firstValueFrom(heroes.findOne({ id: 13 }))),
+        ];
       }
       expect(results.grpc).toEqual([
         { value: { ...HEROES[1], name: 'GRACE' } },

@@ -108,7 +108,7 @@ describe('one app serving the same controller over Nest gRPC and over iroh at on
     return context.get(HeroCaller);
   }
 
-  it('answers the same caller code over both, switched by the client module\'s config', async () => {
+  it("answers the same caller code over both, switched by the client module's config", async () => {
     const overGrpc = await callerFor({ kind: 'grpc', url });
     const overIroh = await callerFor({ kind: 'iroh', peer: iroh.ticket, proto: true });
     for (const caller of [overGrpc, overIroh]) {

@@ -94,7 +94,7 @@ describe.each(SETUPS)('the hero service over %s, called through ClientGrpc', (_n
 
   beforeEach(() => observed.reset());
 
-  it('answers unary calls, with the caller\'s metadata reaching the handler', async () => {
+  it("answers unary calls, with the caller's metadata reaching the handler", async () => {
     await expect(caller.findOne(2)).resolves.toEqual(HEROES[1]);
     await expect(caller.findOne(3, 'the-test')).resolves.toEqual({ ...HEROES[2], caller: 'the-test' });
     expect(observed.paths).toEqual(['/hero.HeroesService/FindOne', '/hero.HeroesService/FindOne']);
@@ -142,7 +142,11 @@ describe.each(SETUPS)('the hero service over %s, called through ClientGrpc', (_n
 
   it('carries the trailing metadata of an RpcException', async () => {
     const error = await errorOf(caller.findOne(INVALID_ID));
-    expect(error).toMatchObject({ code: status.INVALID_ARGUMENT, details: 'id must be positive', message: '3 INVALID_ARGUMENT: id must be positive' });
+    expect(error).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'id must be positive',
+      message: '3 INVALID_ARGUMENT: id must be positive',
+    });
     expect(error.metadata).toMatchObject({ field: 'id' });
   });
 
@@ -158,11 +162,7 @@ describe.each(SETUPS)('the hero service over %s, called through ClientGrpc', (_n
   it('fails streams with the status of their error, after the messages before it', async () => {
     const received: unknown[] = [];
     const failure = await errorOf(
-      lastValueFrom(
-        bounded(caller.heroes.findManyThenFail({ ids: [1, 2] })).pipe(
-          toArray(),
-        ),
-      ).catch(err => {
+      lastValueFrom(bounded(caller.heroes.findManyThenFail({ ids: [1, 2] })).pipe(toArray())).catch(err => {
         throw err;
       }),
     );
@@ -186,11 +186,11 @@ describe.each(SETUPS)('the hero service over %s, called through ClientGrpc', (_n
   it('cancels the handler when the caller unsubscribes', async () => {
     const ticks = await lastValueFrom(bounded(caller.heroes.ticks({ intervalMs: 10 }).pipe(take(3), toArray())));
     expect(ticks).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
-    await eventually(() => observed.tickStreamsStopped === 1, 5000, 'the handler\'s stream to be unsubscribed');
+    await eventually(() => observed.tickStreamsStopped === 1, 5000, "the handler's stream to be unsubscribed");
     await eventually(() => observed.cancelledCalls === 1, 5000, 'the call to be cancelled');
   });
 
-  it('fails with DEADLINE_EXCEEDED past the deadline, and cancels the handler\'s call', async () => {
+  it("fails with DEADLINE_EXCEEDED past the deadline, and cancels the handler's call", async () => {
     const started = Date.now();
     const error = await errorOf(firstValueFrom(caller.heroes.slow({ ms: 2000 }, new Metadata(), { deadline: Date.now() + 150 })));
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
@@ -200,7 +200,9 @@ describe.each(SETUPS)('the hero service over %s, called through ClientGrpc', (_n
   });
 
   it('answers within the deadline', async () => {
-    await expect(firstValueFrom(caller.heroes.slow({ ms: 10 }, new Metadata(), { deadline: Date.now() + 5000 }))).resolves.toEqual(HEROES[0]);
+    await expect(firstValueFrom(caller.heroes.slow({ ms: 10 }, new Metadata(), { deadline: Date.now() + 5000 }))).resolves.toEqual(
+      HEROES[0],
+    );
   });
 
   it('completes a client stream with no messages', async () => {
@@ -268,9 +270,15 @@ describe('the same calls over Nest gRPC and over iroh give the same results and 
   });
 
   it('a method of the .proto that no handler serves', async () => {
-    const results = (await outcomes(c => firstValueFrom(c.heroes.retire({ id: 1 })))) as Record<string, { error: ReturnType<typeof describeError> }>;
+    const results = (await outcomes(c => firstValueFrom(c.heroes.retire({ id: 1 })))) as Record<
+      string,
+      { error: ReturnType<typeof describeError> }
+    >;
     expect(results['iroh with the .proto']).toEqual(results['Nest gRPC']);
-    expect(results['Nest gRPC'].error).toMatchObject({ code: status.UNIMPLEMENTED, details: 'The server does not implement the method Retire' });
+    expect(results['Nest gRPC'].error).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: 'The server does not implement the method Retire',
+    });
     // Without a .proto the server knows no method by that name: it names the path instead.
     expect(results['iroh without a .proto'].error).toMatchObject({
       code: status.UNIMPLEMENTED,

@@ -38,10 +38,7 @@ describe('a teardown that throws during cancellation', () => {
       // take the first value, then unsubscribe: CANCEL -> the handler's teardown throws
       await firstValueFrom(client.send('ticks.bad.teardown', {}));
       let timer: NodeJS.Timeout | undefined;
-      const otherResult = await Promise.race([
-        other,
-        new Promise(r => (timer = setTimeout(() => r('no answer within 5 s'), 5000))),
-      ]);
+      const otherResult = await Promise.race([other, new Promise(r => (timer = setTimeout(() => r('no answer within 5 s'), 5000)))]);
       clearTimeout(timer);
       const next = await call(client, 'delay', 1, 3000).catch((e: any) => `failed: ${e?.message ?? e}`);
       expect({ otherResult, next }).toEqual({ otherResult: { values: ['done'] }, next: 'done' });

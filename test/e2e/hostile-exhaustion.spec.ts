@@ -150,7 +150,6 @@ describe('IrohServer under hostile input', () => {
       drop(connection);
       expect(latency).toBeLessThan(500);
     });
-
   });
 
   describe('stream limit', () => {

@@ -110,7 +110,16 @@ describe('IrohServer under hostile input', () => {
     it('envelopes of any JSON shape get exactly one final reply', async () => {
       const connection = await connect();
       const bi = await connection.openBi();
-      const values = ['null', '1', '"sum"', '{}', '[]', '{"pattern":{"a":1}}', '{"pattern":null}', '{"pattern":"sum","data":[1,2],"id":99}'];
+      const values = [
+        'null',
+        '1',
+        '"sum"',
+        '{}',
+        '[]',
+        '{"pattern":{"a":1}}',
+        '{"pattern":null}',
+        '{"pattern":"sum","data":[1,2],"id":99}',
+      ];
       await send(bi, ...values.map((v, i) => encodeFrame(FrameType.REQUEST, i + 1, Buffer.from(v), FrameFlag.ENVELOPE)));
       await bi.send.finish();
       const received = await readFrames(bi, 10_000);

@@ -33,11 +33,16 @@ class SlowModule {}
 describe('limits', () => {
   it('maxConnections: 1 admits one connection even when clients connect at the same time', async () => {
     const server: RunningServer = await startIrohServer(MathModule, { maxConnections: 1 });
-    const clients: ClientIroh[] = Array.from({ length: 4 }, () =>
-      irohClient(server.ticket, { retryAttempts: 0, connectTimeout: 3000 }),
-    );
+    const clients: ClientIroh[] = Array.from({ length: 4 }, () => irohClient(server.ticket, { retryAttempts: 0, connectTimeout: 3000 }));
     try {
-      const results = await Promise.all(clients.map(c => call(c, 'sum', [1], 5000).then(() => 'ok', () => 'refused')));
+      const results = await Promise.all(
+        clients.map(c =>
+          call(c, 'sum', [1], 5000).then(
+            () => 'ok',
+            () => 'refused',
+          ),
+        ),
+      );
       const peers = server.server.connectedPeers.length;
       expect({ answered: results.filter(r => r === 'ok').length, peers }).toEqual({ answered: 1, peers: 1 });
     } finally {

@@ -32,7 +32,7 @@ describe('limits', () => {
     }
   });
 
-  it('refuses replies above the client\'s maxMessageSize without reading them in', async () => {
+  it("refuses replies above the client's maxMessageSize without reading them in", async () => {
     const running = await startIrohServer(MathModule);
     const client = irohClient(running.ticket, { maxMessageSize: 2048 });
     try {

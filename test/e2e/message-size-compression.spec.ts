@@ -30,7 +30,7 @@ class BigController {
 class BigModule {}
 
 describe('maxMessageSize and compression', () => {
-  it('a compressible request above the client\'s maxMessageSize fails locally with MESSAGE_TOO_LARGE', async () => {
+  it("a compressible request above the client's maxMessageSize fails locally with MESSAGE_TOO_LARGE", async () => {
     const running = await startIrohServer(BigModule, { maxMessageSize: MIB });
     const client = irohClient(running.ticket, { maxMessageSize: MIB });
     try {
@@ -62,7 +62,7 @@ describe('maxMessageSize and compression', () => {
     }
   });
 
-  it('a compressible reply above the client\'s maxMessageSize fails with MESSAGE_TOO_LARGE', async () => {
+  it("a compressible reply above the client's maxMessageSize fails with MESSAGE_TOO_LARGE", async () => {
     const running = await startIrohServer(BigModule);
     const client = irohClient(running.ticket, { maxMessageSize: MIB });
     try {

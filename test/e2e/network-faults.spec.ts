@@ -102,12 +102,18 @@ describeWithNamespaces('network faults between hosts (network namespaces, impair
         'relay',
         spawnInNamespace(topology.relay, [
           join(SUPPORT, 'udp-impairment-relay.js'),
-          '--listen', `${ADDRESSES.relayClientSide}:0`,
-          '--upstream', `${ADDRESSES.server}:${SERVER_PORT}`,
-          '--upstream-bind', ADDRESSES.relayServerSide,
-          '--delay', String(DELAY_MS),
-          '--loss', '0',
-          '--seed', String(SEED),
+          '--listen',
+          `${ADDRESSES.relayClientSide}:0`,
+          '--upstream',
+          `${ADDRESSES.server}:${SERVER_PORT}`,
+          '--upstream-bind',
+          ADDRESSES.relayServerSide,
+          '--delay',
+          String(DELAY_MS),
+          '--loss',
+          '0',
+          '--seed',
+          String(SEED),
         ]),
       ),
     );
@@ -128,7 +134,9 @@ describeWithNamespaces('network faults between hosts (network namespaces, impair
       );
     steady = startClient('steady client', STEADY_CLIENT);
     alert = startClient('alert client', ALERT_CLIENT);
-    clientNest = await Promise.all([steady, alert].map(async c => JSON.parse(await c.waitFor(l => l.startsWith('{"ready":true'), 25_000, 'ready')).nest));
+    clientNest = await Promise.all(
+      [steady, alert].map(async c => JSON.parse(await c.waitFor(l => l.startsWith('{"ready":true'), 25_000, 'ready')).nest),
+    );
     server.send('mem');
     serverNest = JSON.parse(await server.waitFor(l => l.startsWith('{"mem"'), 10_000, 'mem')).nest;
   }, 45_000);

@@ -37,7 +37,17 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     const peers = ['common', 'core', 'microservices'].map(p => `@nestjs/${p}@^${nestMajor}`);
     execFileSync(
       npm,
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball), ...peers, 'rxjs@^7', 'reflect-metadata', '@types/node@^20'],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        join(dir, tarball),
+        ...peers,
+        'rxjs@^7',
+        'reflect-metadata',
+        '@types/node@^20',
+      ],
       { cwd: dir, stdio: 'pipe', timeout: 180_000 },
     );
     for (const file of readdirSync(fixtures)) copyFileSync(join(fixtures, file), join(dir, file));
@@ -63,7 +73,9 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
   it('installs the nestjs-iroh command: keygen and id', () => {
     const bin = join(dir, 'node_modules/.bin/nestjs-iroh');
     execFileSync(bin, ['keygen', join(dir, 'cli.key')], { cwd: dir, timeout: 30_000 });
-    const id = execFileSync(bin, ['id', join(dir, 'cli.key')], { cwd: dir, timeout: 30_000 }).toString().trim();
+    const id = execFileSync(bin, ['id', join(dir, 'cli.key')], { cwd: dir, timeout: 30_000 })
+      .toString()
+      .trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -86,7 +98,10 @@ describe(`the packed package in a fresh Nest ${nestMajor} app`, () => {
     typeCheck('tsconfig.grpc-nodenext.json');
     const loaded = execFileSync(
       process.execPath,
-      ['-e', "const g = require('nestjs-iroh/grpc'); console.log(typeof g.IrohGrpcServer, typeof g.ClientGrpcIroh, 'IrohGrpcServer' in require('nestjs-iroh'))"],
+      [
+        '-e',
+        "const g = require('nestjs-iroh/grpc'); console.log(typeof g.IrohGrpcServer, typeof g.ClientGrpcIroh, 'IrohGrpcServer' in require('nestjs-iroh'))",
+      ],
       { cwd: dir, timeout: 30_000 },
     );
     expect(loaded.toString().trim()).toBe('function function false');

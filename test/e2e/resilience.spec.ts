@@ -37,7 +37,9 @@ describe('connections that survive', () => {
       const slow = callError(client, 'delay', { ms: 20_000, value: 'never' }, 30_000);
       const streamValues: number[] = [];
       const stream = settle(client.send('ticks', { tag: 'killed', every: 20 }));
-      const streamSub = client.send('ticks', { tag: 'watch', every: 20 }).subscribe({ next: v => streamValues.push(v), error: () => undefined });
+      const streamSub = client
+        .send('ticks', { tag: 'watch', every: 20 })
+        .subscribe({ next: v => streamValues.push(v), error: () => undefined });
       await eventually(() => streamValues.length >= 3, 5000, 'stream values');
 
       const killedAt = Date.now();

@@ -90,7 +90,11 @@ async function expectGatewayServesOrders(url: string, transport: 'iroh' | 'tcp',
   expect(health.status).toBe(200);
   expect(health.body.status).toBe('ok');
   if (transport === 'iroh') {
-    expect(health.body.info.orders).toMatchObject({ status: 'up', path: 'direct', remoteAddr: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(health.body.info.orders).toMatchObject({
+      status: 'up',
+      path: 'direct',
+      remoteAddr: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    });
     expect(health.body.info.orders.rttMs).toBeGreaterThan(0);
   } else {
     expect(health.body.info.orders).toMatchObject({ status: 'up' });
@@ -191,7 +195,7 @@ describe('the sample app in separate processes', () => {
     expect(restarted.endpointId).toBe(service.endpointId);
   });
 
-  it('TRANSPORT=tcp: the same apps over Nest\'s TCP transport', async () => {
+  it("TRANSPORT=tcp: the same apps over Nest's TCP transport", async () => {
     const service = await startService('tcp');
     expect(service.endpointId).toBeNull();
     expect(service.tcpPort).toMatch(/^\d+$/);
@@ -204,10 +208,7 @@ describe('the sample app in separate processes', () => {
     expect(service.endpointId).toMatch(/^[0-9a-f]{64}$/);
     expect(service.tcpPort).toMatch(/^\d+$/);
     const [overIroh, overTcp] = await Promise.all([startGateway('iroh', service), startGateway('tcp', service)]);
-    await Promise.all([
-      expectGatewayServesOrders(overIroh, 'iroh', service),
-      expectGatewayServesOrders(overTcp, 'tcp', service),
-    ]);
+    await Promise.all([expectGatewayServesOrders(overIroh, 'iroh', service), expectGatewayServesOrders(overTcp, 'tcp', service)]);
     // Both gateways' orders are in the one service.
     const { body } = await http('GET', `${overTcp}/orders`);
     expect(body.map((o: any) => o.item).sort()).toEqual(['beans via iroh', 'beans via tcp']);
@@ -224,12 +225,12 @@ describe('the demo (`npm start -- --once`, after its build step)', () => {
     });
     running.push(demo);
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      demo.whenExited(),
-      new Promise(r => (timer = setTimeout(() => r('timed out'), 45_000))),
-    ]);
+    const code = await Promise.race([demo.whenExited(), new Promise(r => (timer = setTimeout(() => r('timed out'), 45_000)))]);
     clearTimeout(timer);
-    expect({ code, output: demo.lines.join('\n') }).toEqual({ code: 0, output: expect.stringContaining('8 calls over iroh, all answered as expected.') });
+    expect({ code, output: demo.lines.join('\n') }).toEqual({
+      code: 0,
+      output: expect.stringContaining('8 calls over iroh, all answered as expected.'),
+    });
   });
 
   it('--trace: both apps print their spans, and a call through the gateway is one trace across the two processes', async () => {
@@ -264,10 +265,7 @@ describe('the demo (`npm start -- --once`, after its build step)', () => {
     });
     running.push(demo);
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      demo.whenExited(),
-      new Promise(r => (timer = setTimeout(() => r('timed out'), 90_000))),
-    ]);
+    const code = await Promise.race([demo.whenExited(), new Promise(r => (timer = setTimeout(() => r('timed out'), 90_000)))]);
     clearTimeout(timer);
     const output = demo.lines.join('\n');
     expect({ code, output }).toEqual({ code: 0, output: expect.stringMatching(/\d+ calls during the rolling restart, 0 failed/) });

@@ -74,7 +74,7 @@ describe('IrohServer and ClientIroh carry Nest patterns over iroh', () => {
     await expect(call(client, 'whoami', {})).resolves.toEqual({ id: me, pattern: 'whoami' });
   });
 
-  it('fails unknown patterns with Nest\'s own message', async () => {
+  it("fails unknown patterns with Nest's own message", async () => {
     const err = await callError(client, 'no.such.pattern', {});
     expect(err).toBe('There is no matching message handler defined in the remote service.');
     // The connection is still fine afterwards.
@@ -129,9 +129,7 @@ describe('IrohServer and ClientIroh carry Nest patterns over iroh', () => {
   });
 
   it('keeps many concurrent requests apart on one client', async () => {
-    const calls = Array.from({ length: 300 }, (_, i) =>
-      call(client, 'delay', { ms: (i * 7) % 20, value: { i, tag: `v${i}` } }),
-    );
+    const calls = Array.from({ length: 300 }, (_, i) => call(client, 'delay', { ms: (i * 7) % 20, value: { i, tag: `v${i}` } }));
     const results = await Promise.all(calls);
     results.forEach((r, i) => expect(r).toEqual({ i, tag: `v${i}` }));
   });
@@ -141,9 +139,7 @@ describe('IrohServer and ClientIroh carry Nest patterns over iroh', () => {
     try {
       const ids = await Promise.all(clients.map(async c => (await call(c, 'whoami', {})).id));
       expect(new Set(ids).size).toBe(6);
-      const results = await Promise.all(
-        clients.flatMap((c, ci) => Array.from({ length: 40 }, (_, i) => call(c, 'echo', { ci, i }))),
-      );
+      const results = await Promise.all(clients.flatMap((c, ci) => Array.from({ length: 40 }, (_, i) => call(c, 'echo', { ci, i }))));
       let k = 0;
       clients.forEach((_, ci) => {
         for (let i = 0; i < 40; i++) expect(results[k++]).toEqual({ ci, i });
@@ -265,7 +261,7 @@ describe('ClientIroh lifecycle', () => {
   });
 });
 
-describe('parity with Nest\'s TCP transport', () => {
+describe("parity with Nest's TCP transport", () => {
   let tcpApp: INestMicroservice;
   let iroh: RunningServer;
   let tcp: ClientTCP;

@@ -151,12 +151,7 @@ describe('raw clients against a new server', () => {
       const wire = await encoder.encode(FrameType.REQUEST, encodeRequestMessage(pattern, data, undefined, 0));
       return encodeFrame(FrameType.REQUEST, id, Buffer.concat([wire.prefix ?? Buffer.alloc(0), wire.body]), wire.flags);
     };
-    const frames = [
-      await frame(1, 'sum', [1, 2]),
-      await frame(2, 'echo', 'x'),
-      await frame(3, 'sum', [3, 4]),
-      await frame(4, 'echo', 'y'),
-    ];
+    const frames = [await frame(1, 'sum', [1, 2]), await frame(2, 'echo', 'x'), await frame(3, 'sum', [3, 4]), await frame(4, 'echo', 'y')];
     expect(frames.slice(2).every(f => f[1] & FrameFlag.PATTERN_REF)).toBe(true);
     await send(bi, encodeFrame(FrameType.PING, HELLO_ID, encodeHello(Feature.PATTERN_TABLE)), ...frames);
     const { frames: got } = await readFrames(bi, 10_000, f => [1, 2, 3, 4].every(id => f.some(x => x.id === id)));

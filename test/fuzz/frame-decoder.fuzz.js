@@ -76,7 +76,8 @@ function same(a, b) {
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
     const y = b[i];
-    if (x.kind !== y.kind || x.type !== y.type || x.flags !== y.flags || x.id !== y.id || x.code !== y.code || x.length !== y.length) return false;
+    if (x.kind !== y.kind || x.type !== y.type || x.flags !== y.flags || x.id !== y.id || x.code !== y.code || x.length !== y.length)
+      return false;
     if (x.payload && !x.payload.equals(y.payload)) return false;
   }
   return true;
@@ -87,7 +88,8 @@ function checkFrame(frame, max) {
     case p.FrameType.REQUEST:
     case p.FrameType.EVENT: {
       const out = onlyProtocolErrors('decodeRequestMessage', () => p.decodeRequestMessage(frame, max));
-      if (out && !(out instanceof p.ProtocolError) && !out.envelope && typeof out.body.pattern !== 'string') fail('pattern is not a string');
+      if (out && !(out instanceof p.ProtocolError) && !out.envelope && typeof out.body.pattern !== 'string')
+        fail('pattern is not a string');
       break;
     }
     case p.FrameType.RESPONSE:

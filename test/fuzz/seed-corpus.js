@@ -33,14 +33,23 @@ const seeds = {
     p.encodeFrame(T.END, 2),
     p.encodeFrame(T.ERROR, 3, Buffer.from('{"status":"error","message":"x"}')),
   ],
-  control: [p.encodeFrame(T.PING, 7), p.encodeFrame(T.PONG, 7), p.encodeFrame(T.CANCEL, 1), p.encodeFrame(T.GOAWAY, 0, p.encodeGoAway(1, 'bye'))],
+  control: [
+    p.encodeFrame(T.PING, 7),
+    p.encodeFrame(T.PONG, 7),
+    p.encodeFrame(T.CANCEL, 1),
+    p.encodeFrame(T.GOAWAY, 0, p.encodeGoAway(1, 'bye')),
+  ],
   oversized: [p.encodeFrameHeader(T.REQUEST, 0, 9, 4 * 1024 ** 3), Buffer.alloc(32, 0x61), req(10, 'sum', [1])],
   longVarints: [p.encodeFrameHeader(T.DATA, 0, Number.MAX_SAFE_INTEGER, 3), Buffer.from('abc')],
   zipBomb: [p.encodeFrame(T.REQUEST, 11, deflateRawSync(Buffer.alloc(1 << 20)), p.FrameFlag.COMPRESSED)],
 };
 let i = 0;
 for (const [name, frames] of Object.entries(seeds)) {
-  for (const [maxSel, chunks] of [[3, []], [5, [1, 3]], [7, [2]]]) {
+  for (const [maxSel, chunks] of [
+    [3, []],
+    [5, [1, 3]],
+    [7, [2]],
+  ]) {
     const input = Buffer.concat([Buffer.from([maxSel, chunks.length, ...chunks]), ...frames]);
     fs.writeFileSync(path.join(dir, `seed-${name}-${i++}`), input);
   }

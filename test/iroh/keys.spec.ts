@@ -100,9 +100,7 @@ describe('creating a key file', () => {
     for (const round of [1, 2]) {
       const file = join(dir, `race-${round}`, 'service.key');
       const startAt = String(Date.now() + 2000);
-      const outputs = await Promise.all(
-        Array.from({ length: creators }, () => runCreator({ KEY_FILE: file, START_AT: startAt })),
-      );
+      const outputs = await Promise.all(Array.from({ length: creators }, () => runCreator({ KEY_FILE: file, START_AT: startAt })));
       const ids = outputs.map(out => /^ID ([0-9a-f]{64})$/m.exec(out)?.[1] ?? out);
       expect(new Set(ids)).toEqual(new Set([endpointIdOf(loadOrCreateKeyFile(file))]));
       expect(modeOf(file)).toBe(0o600);
@@ -133,9 +131,7 @@ describe('reading a key file', () => {
       const file = join(dir, `open-${mode.toString(8)}.key`);
       const hex = writeKey(file, mode);
       const message = refusal(file);
-      expect(message).toBe(
-        `key file ${file} is accessible by other users (mode ${mode.toString(8)}); restrict it with: chmod 600 ${file}`,
-      );
+      expect(message).toBe(`key file ${file} is accessible by other users (mode ${mode.toString(8)}); restrict it with: chmod 600 ${file}`);
       expect(message).not.toContain(hex);
       chmodSync(file, 0o600);
       expect(loadOrCreateKeyFile(file).toString('hex')).toBe(hex);
@@ -246,7 +242,11 @@ describe('reading a key file', () => {
       ],
       { uid: OTHER_UID, gid: OTHER_UID, env: {}, encoding: 'utf8', timeout: 10_000 },
     );
-    expect({ error: attacker.error?.message, stderr: attacker.stderr, status: attacker.status }).toEqual({ error: undefined, stderr: '', status: 0 });
+    expect({ error: attacker.error?.message, stderr: attacker.stderr, status: attacker.status }).toEqual({
+      error: undefined,
+      stderr: '',
+      status: 0,
+    });
     expect(statSync(file).uid).toBe(OTHER_UID); // the swap happened
     expect(readFileSync(file, 'utf8')).not.toBe(service.toString('hex') + '\n');
 

@@ -71,7 +71,10 @@ describe('observability: API not installed', () => {
   });
 
   it('still hides the reserved key from handlers when a traced client calls', () => {
-    const received = { [observability.TRACE_CONTEXT_KEY]: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }, a: 1 };
+    const received = {
+      [observability.TRACE_CONTEXT_KEY]: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      a: 1,
+    };
     expect(observability.withoutTraceContext(received)).toEqual({ a: 1 });
     expect(observability.withoutTraceContext({ [observability.TRACE_CONTEXT_KEY]: {} })).toBeUndefined();
   });

@@ -201,7 +201,10 @@ describe('observability: spans across the iroh hop', () => {
     handling.run(() => undefined);
     handling.end();
     call.end();
-    const [serverSpan, clientSpan] = [sdk.spans().find(s => s.kind === SpanKind.SERVER)!, sdk.spans().find(s => s.kind === SpanKind.CLIENT)!];
+    const [serverSpan, clientSpan] = [
+      sdk.spans().find(s => s.kind === SpanKind.SERVER)!,
+      sdk.spans().find(s => s.kind === SpanKind.CLIENT)!,
+    ];
     expect(serverSpan.parentSpanContext?.spanId).toBe(clientSpan.spanContext().spanId);
     expect(clientSpan.attributes['iroh.call.type']).toBe('event');
     expect(clientSpan.attributes['iroh.reply.value_count']).toBeUndefined();
@@ -296,7 +299,7 @@ describe('observability: spans across the iroh hop', () => {
 describe('observability: sampled-out calls', () => {
   afterEach(() => unregisterAll());
 
-  it('passes the sampling decision on, and the handler runs in the caller\'s trace context', async () => {
+  it("passes the sampling decision on, and the handler runs in the caller's trace context", async () => {
     const sdk = registerSdk({ sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) });
     try {
       const client = createClientTelemetry();

@@ -183,9 +183,9 @@ const chunkSizesArb = fc.array(
 const hostileBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 600 }),
   // Noise behind a plausible first byte.
-  fc.tuple(fc.integer({ min: 0x11, max: 0x1a }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 40 })).map(
-    ([a, b, rest]) => Uint8Array.from([a, b, ...rest]),
-  ),
+  fc
+    .tuple(fc.integer({ min: 0x11, max: 0x1a }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 40 }))
+    .map(([a, b, rest]) => Uint8Array.from([a, b, ...rest])),
   // Valid frames, then mutated.
   fc
     .tuple(
@@ -319,7 +319,11 @@ describe('payload decoding properties', () => {
     fc.uint8Array({ maxLength: 400 }).map(b => Buffer.from(b)),
     fc.tuple(fc.string(), fc.jsonValue(), fc.option(fc.jsonValue())).map(([p, d, m]) => encodeRequestBody(p, d, m ?? undefined).bytes),
     fc
-      .tuple(fc.uint8Array({ maxLength: 3000 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.option(fc.nat()))
+      .tuple(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+        fc.option(fc.nat()),
+      )
       .map(([raw, flips, cut]) => {
         const packed = Buffer.from(deflateRawSync(Buffer.from(raw)));
         for (const [at, v] of flips) if (packed.length) packed[at % packed.length] = v;
@@ -361,11 +365,17 @@ describe('payload decoding properties', () => {
 
   it('decodeRequestMessage and decodeReplyMessage only ever throw ProtocolError', () => {
     check(
-      fc.property(payloadArb, fc.integer({ min: 0, max: 255 }).map(f => f & KNOWN_FLAGS), frameTypeArb, maxArb, (payload, flags, type, max) => {
-        const frame: Frame = { type, flags, id: 1, payload };
-        onlyProtocolErrors(() => decodeRequestMessage(frame, max));
-        onlyProtocolErrors(() => decodeReplyMessage(frame, max));
-      }),
+      fc.property(
+        payloadArb,
+        fc.integer({ min: 0, max: 255 }).map(f => f & KNOWN_FLAGS),
+        frameTypeArb,
+        maxArb,
+        (payload, flags, type, max) => {
+          const frame: Frame = { type, flags, id: 1, payload };
+          onlyProtocolErrors(() => decodeRequestMessage(frame, max));
+          onlyProtocolErrors(() => decodeReplyMessage(frame, max));
+        },
+      ),
       1000,
     );
   });

@@ -116,10 +116,13 @@ describe('FrameWriter', () => {
     const failure = new Error('stream reset by peer');
     let calls = 0;
     const errors: Error[] = [];
-    const writer = new FrameWriter(async () => {
-      calls++;
-      throw failure;
-    }, e => errors.push(e));
+    const writer = new FrameWriter(
+      async () => {
+        calls++;
+        throw failure;
+      },
+      e => errors.push(e),
+    );
     writer.write(FrameType.DATA, 1, Buffer.from('x'));
     const first = writer.flushed();
     writer.write(FrameType.DATA, 2, Buffer.from('y'));

@@ -42,7 +42,12 @@ describe('HELLO', () => {
 });
 
 describe('request deadlines', () => {
-  const frameOf = (payload: { bytes: Buffer; flags: number }) => ({ type: FrameType.REQUEST, id: 1, flags: payload.flags, payload: payload.bytes });
+  const frameOf = (payload: { bytes: Buffer; flags: number }) => ({
+    type: FrameType.REQUEST,
+    id: 1,
+    flags: payload.flags,
+    payload: payload.bytes,
+  });
 
   it('carry the remaining milliseconds before the body, plain or compressed', () => {
     for (const data of ['small', 'x'.repeat(5000)]) {

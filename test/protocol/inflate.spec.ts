@@ -117,7 +117,10 @@ describe('inflatePayload', () => {
   });
 
   it('refuses corrupt input with MALFORMED_PAYLOAD, whether it fails early or after the sync limit', async () => {
-    expectProtocolError(() => inflatePayload(Buffer.from([1, 2, 3, 4, 5]), FrameFlag.COMPRESSED, { maxSize: 1 << 20 }), ErrorCode.MALFORMED_PAYLOAD);
+    expectProtocolError(
+      () => inflatePayload(Buffer.from([1, 2, 3, 4, 5]), FrameFlag.COMPRESSED, { maxSize: 1 << 20 }),
+      ErrorCode.MALFORMED_PAYLOAD,
+    );
     const valid = deflateRawSync(text(2 * SYNC_INFLATE_LIMIT));
     const truncated = valid.subarray(0, valid.length - 20);
     const b = budget();
@@ -128,7 +131,10 @@ describe('inflatePayload', () => {
 
   it('refuses with LIMIT_EXCEEDED when the memory budget runs out, giving back what it took', async () => {
     const small = deflateRawSync(text(1000));
-    expectProtocolError(() => inflatePayload(small, FrameFlag.COMPRESSED, { maxSize: 1 << 20, budget: budget(999) }), ErrorCode.LIMIT_EXCEEDED);
+    expectProtocolError(
+      () => inflatePayload(small, FrameFlag.COMPRESSED, { maxSize: 1 << 20, budget: budget(999) }),
+      ErrorCode.LIMIT_EXCEEDED,
+    );
     const b = budget(1024 * 1024);
     const err = await rejection(inflatePayload(deflateRawSync(text(2 << 20)), FrameFlag.COMPRESSED, { maxSize: 4 << 20, budget: b }));
     expect(err.code).toBe(ErrorCode.LIMIT_EXCEEDED);

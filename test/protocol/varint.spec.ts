@@ -3,8 +3,23 @@ import { MAX_VARINT_BYTES, readVarint, varintSize, writeVarint } from '../../src
 
 describe('varint', () => {
   const values = [
-    0, 1, 127, 128, 255, 300, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28, 2 ** 31 - 1, 2 ** 32, 2 ** 35, 2 ** 49 - 1,
-    2 ** 49, Number.MAX_SAFE_INTEGER,
+    0,
+    1,
+    127,
+    128,
+    255,
+    300,
+    16383,
+    16384,
+    2 ** 21 - 1,
+    2 ** 21,
+    2 ** 28,
+    2 ** 31 - 1,
+    2 ** 32,
+    2 ** 35,
+    2 ** 49 - 1,
+    2 ** 49,
+    Number.MAX_SAFE_INTEGER,
   ];
 
   it.each(values)('round-trips %d with the size varintSize predicts', value => {

@@ -8,13 +8,19 @@ describe('Admission', () => {
   it('admits up to the per-connection limit, counting what the stream already carries', () => {
     const admission = new Admission(limits);
     expect(admission.check(stream('a', 1))).toBeNull();
-    expect(admission.check(stream('a', 2))).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED, message: expect.stringContaining('maxConcurrentRequests 2') });
+    expect(admission.check(stream('a', 2))).toMatchObject({
+      code: ErrorCode.LIMIT_EXCEEDED,
+      message: expect.stringContaining('maxConcurrentRequests 2'),
+    });
   });
 
   it('admits up to the per-peer limit over all of its connections', () => {
     const admission = new Admission(limits);
     for (let i = 0; i < 3; i++) admission.started('a');
-    expect(admission.check(stream('a', 0))).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED, message: expect.stringContaining('PerPeer 3') });
+    expect(admission.check(stream('a', 0))).toMatchObject({
+      code: ErrorCode.LIMIT_EXCEEDED,
+      message: expect.stringContaining('PerPeer 3'),
+    });
     expect(admission.check(stream('b', 0))).toBeNull();
     admission.ended('a');
     expect(admission.check(stream('a', 0))).toBeNull();

@@ -126,9 +126,21 @@ describe('ReadTurns', () => {
   it('lets streams outside a large frame read at once, and the others read a few at a time, in turn', async () => {
     const slots = new ReadSlots(1);
     const waiting: boolean[] = [];
-    const a = new ReadTurns(slots, () => true, w => waiting.push(w));
-    const b = new ReadTurns(slots, () => true, w => waiting.push(w));
-    const small = new ReadTurns(slots, () => false, () => undefined);
+    const a = new ReadTurns(
+      slots,
+      () => true,
+      w => waiting.push(w),
+    );
+    const b = new ReadTurns(
+      slots,
+      () => true,
+      w => waiting.push(w),
+    );
+    const small = new ReadTurns(
+      slots,
+      () => false,
+      () => undefined,
+    );
     expect(a.beforeRead()).toBeNull();
     const bTurn = b.beforeRead();
     expect(bTurn).toBeInstanceOf(Promise);
@@ -145,8 +157,16 @@ describe('ReadTurns', () => {
 
   it('gives a slot back after a while even if the read has not come back (a sender that stopped)', async () => {
     const slots = new ReadSlots(1);
-    const a = new ReadTurns(slots, () => true, () => undefined);
-    const b = new ReadTurns(slots, () => true, () => undefined);
+    const a = new ReadTurns(
+      slots,
+      () => true,
+      () => undefined,
+    );
+    const b = new ReadTurns(
+      slots,
+      () => true,
+      () => undefined,
+    );
     expect(a.beforeRead()).toBeNull();
     await b.beforeRead();
     a.stop();
@@ -155,8 +175,16 @@ describe('ReadTurns', () => {
 
   it('stops waiting when the stream is done', async () => {
     const slots = new ReadSlots(1);
-    const a = new ReadTurns(slots, () => true, () => undefined);
-    const b = new ReadTurns(slots, () => true, () => undefined);
+    const a = new ReadTurns(
+      slots,
+      () => true,
+      () => undefined,
+    );
+    const b = new ReadTurns(
+      slots,
+      () => true,
+      () => undefined,
+    );
     a.beforeRead();
     const waiting = b.beforeRead();
     b.stop();

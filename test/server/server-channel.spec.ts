@@ -84,7 +84,11 @@ class FakeHost implements ServerChannelHost {
   readonly telemetry = NOOP_SERVER_TELEMETRY;
   readonly compressionThreshold = 1024;
   readonly warnings: string[] = [];
-  readonly logger = { log: () => undefined, error: () => undefined, warn: (m: string) => this.warnings.push(m) } as unknown as LoggerService;
+  readonly logger = {
+    log: () => undefined,
+    error: () => undefined,
+    warn: (m: string) => this.warnings.push(m),
+  } as unknown as LoggerService;
   readonly requests: Frame[] = [];
   readonly events: Frame[] = [];
   started = 0;
@@ -153,14 +157,20 @@ describe('ServerChannel', () => {
   const request = (id: number, pattern = 'p') => encodeFrame(FrameType.REQUEST, id, encodeRequestBody(pattern, 1, undefined).bytes);
 
   it('hands requests and events to its host, and answers PINGs', async () => {
-    stream.push(Buffer.concat([request(1), encodeFrame(FrameType.EVENT, 0, encodeRequestBody('e', 2, undefined).bytes), encodeFrame(FrameType.PING, 7)]));
+    stream.push(
+      Buffer.concat([
+        request(1),
+        encodeFrame(FrameType.EVENT, 0, encodeRequestBody('e', 2, undefined).bytes),
+        encodeFrame(FrameType.PING, 7),
+      ]),
+    );
     await settle();
     expect(host.requests.map(f => f.id)).toEqual([1]);
     expect(host.events).toHaveLength(1);
     expect(stream.written.map(f => [f.type, f.id])).toEqual([[FrameType.PONG, 7]]);
   });
 
-  it('answers a HELLO with the server\'s features and remembers the client\'s', async () => {
+  it("answers a HELLO with the server's features and remembers the client's", async () => {
     expect(channel.supports(Feature.DRAIN)).toBe(false);
     stream.push(encodeFrame(FrameType.PING, HELLO_ID, encodeHello(Feature.DRAIN)));
     await settle();
@@ -217,7 +227,11 @@ describe('ServerChannel', () => {
     channel.refuseRequest(5, ErrorCode.GOING_AWAY, 'Server is shutting down');
     await settle();
     expect(stream.written).toHaveLength(1);
-    expect(JSON.parse(stream.written[0].payload.toString())).toEqual({ status: 'error', code: 'GOING_AWAY', message: 'Server is shutting down' });
+    expect(JSON.parse(stream.written[0].payload.toString())).toEqual({
+      status: 'error',
+      code: 'GOING_AWAY',
+      message: 'Server is shutting down',
+    });
     expect(host.started).toBe(0);
   });
 

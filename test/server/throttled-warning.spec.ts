@@ -7,7 +7,11 @@ describe('ThrottledWarning', () => {
   it('writes the first warning, counts the next ones, and writes the count at the end of the interval', () => {
     jest.useFakeTimers();
     const lines: string[] = [];
-    const warning = new ThrottledWarning({ log: () => undefined, error: () => undefined, warn: (m: string) => lines.push(m) }, 'connections refused', 10_000);
+    const warning = new ThrottledWarning(
+      { log: () => undefined, error: () => undefined, warn: (m: string) => lines.push(m) },
+      'connections refused',
+      10_000,
+    );
     warning.warn('Refused a connection from a');
     for (let i = 0; i < 500; i++) warning.warn(`Refused a connection from ${i}`);
     expect(lines).toEqual(['Refused a connection from a']);

@@ -43,7 +43,9 @@ const RECONNECT_EVERY = option('reconnect-every', 10) * 1000;
 const RESTART_EVERY = option('restart-every', 15) * 1000;
 const SAMPLE_EVERY = option('sample-every', 5) * 1000;
 const LOST_AFTER = option('lost-after', 20) * 1000;
-const RESTART_KINDS = (process.argv.includes('--restart-kinds') ? process.argv[process.argv.indexOf('--restart-kinds') + 1] : 'in-process,kill,term')
+const RESTART_KINDS = (
+  process.argv.includes('--restart-kinds') ? process.argv[process.argv.indexOf('--restart-kinds') + 1] : 'in-process,kill,term'
+)
   .split(',')
   .map(kind => {
     if (!['in-process', 'kill', 'term'].includes(kind)) throw new Error(`--restart-kinds: unknown kind ${kind}`);

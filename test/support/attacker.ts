@@ -12,14 +12,7 @@
 //   bombs           over-limit compression bombs, a bad-message budget's worth per stream, on fresh streams
 //   slow-reader     requests for large replies, never reading any of them
 import { deflateRawSync } from 'zlib';
-import {
-  DEFAULT_MAX_MESSAGE_SIZE,
-  FrameFlag,
-  FrameType,
-  encodeFrame,
-  encodeFrameHeader,
-  encodeRequestBody,
-} from '../../src/protocol';
+import { DEFAULT_MAX_MESSAGE_SIZE, FrameFlag, FrameType, encodeFrame, encodeFrameHeader, encodeRequestBody } from '../../src/protocol';
 import { out } from './child-io';
 import { ObservedConnection, rawEndpoint } from './observed-connection';
 import iroh = require('@number0/iroh/index.js');
@@ -124,7 +117,13 @@ async function partialUploads(): Promise<object> {
 
 /** (c) Partly sent frames of `announcedBytes`, then one byte every `everyMs` for `durationMs` from the frame's start. */
 async function trickle(): Promise<object> {
-  const { connections: n = 4, announcedBytes = Math.floor(15.9 * MiB), sentBytes = 8 * MiB, everyMs = 10_000, durationMs = 55_000 } = params;
+  const {
+    connections: n = 4,
+    announcedBytes = Math.floor(15.9 * MiB),
+    sentBytes = 8 * MiB,
+    everyMs = 10_000,
+    durationMs = 55_000,
+  } = params;
   const chunk = new Array<number>(MiB).fill(0x78);
   const perConnection = await Promise.all(
     Array.from({ length: n }, async () => {

@@ -135,7 +135,12 @@ export class MathController {
   }
 
   @MessagePattern('items.create')
-  @UsePipes(new ValidationPipe({ transform: true, exceptionFactory: errors => new RpcException({ code: 'E_VALIDATION', fields: errors.map(e => e.property) }) }))
+  @UsePipes(
+    new ValidationPipe({
+      transform: true,
+      exceptionFactory: errors => new RpcException({ code: 'E_VALIDATION', fields: errors.map(e => e.property) }),
+    }),
+  )
   create(@Payload() dto: CreateItemDto): { created: string; isDto: boolean } {
     return { created: `${dto.quantity}x${dto.name}`, isDto: dto instanceof CreateItemDto };
   }

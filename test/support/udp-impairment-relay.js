@@ -130,7 +130,16 @@ front.on('error', err => {
 });
 
 function snapshot(extra) {
-  return JSON.stringify({ ok: true, ...extra, down: state.down, delay: state.delay, loss: state.loss, seed: state.seed, flows: flows.size, ...counters });
+  return JSON.stringify({
+    ok: true,
+    ...extra,
+    down: state.down,
+    delay: state.delay,
+    loss: state.loss,
+    seed: state.seed,
+    flows: flows.size,
+    ...counters,
+  });
 }
 
 function command(line) {

@@ -101,7 +101,11 @@ function callbackListener(object: CallObject, callback: Callback | undefined): G
     },
     onComplete: () =>
       // As @grpc/grpc-js: a call that ends without its message fails.
-      settle(received ? null : serviceError({ code: GrpcStatus.UNIMPLEMENTED, details: 'No message received', metadata: metadataFromWire(undefined) })),
+      settle(
+        received
+          ? null
+          : serviceError({ code: GrpcStatus.UNIMPLEMENTED, details: 'No message received', metadata: metadataFromWire(undefined) }),
+      ),
     onError: error => settle(error),
   };
 }

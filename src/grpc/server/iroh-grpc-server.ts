@@ -91,7 +91,10 @@ export class IrohGrpcServer extends ServerGrpc implements CustomTransportStrateg
   }
 
   override listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
-    return this.core.listen().then(() => callback(), err => callback(err));
+    return this.core.listen().then(
+      () => callback(),
+      err => callback(err),
+    );
   }
 
   /** Graceful shutdown, as `IrohServer#close`. */

@@ -34,7 +34,7 @@ describe('attack: valid requests that inflate to just under the limit', () => {
 
   it('keeps answering the good client', () => expectGoodClientServed(outcome));
 
-  it('answers every request, inflated no faster than the peer\'s rate', () => {
+  it("answers every request, inflated no faster than the peer's rate", () => {
     const { answered, requests, lastReplyAfterMs, connections } = outcome.attacker;
     const { closed, errors, frames } = connections[0];
     const figures = { requests, answered, responses: frames.RESPONSE ?? 0, errors, closed: closed?.codeName ?? null };

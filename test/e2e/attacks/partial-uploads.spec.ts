@@ -10,12 +10,7 @@
  * loop's blocks, within the bounds.
  */
 import { AttackOutcome, AttackRig, mib } from '../../support/attack-rig';
-import {
-  CLEAR_CLOSE_CODES,
-  MEMORY_BUDGET,
-  expectGoodClientServed,
-  expectMemoryWithinBound,
-} from './attack-bounds';
+import { CLEAR_CLOSE_CODES, MEMORY_BUDGET, expectGoodClientServed, expectMemoryWithinBound } from './attack-bounds';
 
 const MiB = 1024 * 1024;
 const ATTACK = { connections: 20, announcedBytes: 16 * MiB, sentBytes: 11 * MiB, holdMs: 5000 };

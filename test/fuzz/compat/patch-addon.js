@@ -18,13 +18,7 @@
 const fs = require('fs');
 const path = require('path');
 
-const SHIMMED = new Set([
-  '__isoc23_strtol',
-  '__isoc23_strtoul',
-  '__isoc23_strtoll',
-  '__isoc23_strtoull',
-  '_ZSt21ios_base_library_initv',
-]);
+const SHIMMED = new Set(['__isoc23_strtol', '__isoc23_strtoul', '__isoc23_strtoll', '__isoc23_strtoull', '_ZSt21ios_base_library_initv']);
 const LIB_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 const SHT_DYNSYM = 11;
 const SHT_GNU_VERNEED = 0x6ffffffe;

@@ -1,9 +1,4 @@
-import {
-  BadGatewayException,
-  GatewayTimeoutException,
-  HttpException,
-  ServiceUnavailableException,
-} from '@nestjs/common';
+import { BadGatewayException, GatewayTimeoutException, HttpException, ServiceUnavailableException } from '@nestjs/common';
 import { MonoTypeOperatorFunction, TimeoutError, catchError, pipe, throwError, timeout } from 'rxjs';
 
 /**

@@ -17,9 +17,7 @@ export class ServiceTransports {
   constructor(@Inject(ORDERS_CONFIG) private readonly config: OrdersConfig) {
     const { transport, iroh } = config;
     this.iroh =
-      transport === 'tcp'
-        ? null
-        : new IrohServer({ secretKeyFile: iroh.keyFile, relayMode: iroh.relayMode, bindAddr: iroh.bindAddr });
+      transport === 'tcp' ? null : new IrohServer({ secretKeyFile: iroh.keyFile, relayMode: iroh.relayMode, bindAddr: iroh.bindAddr });
   }
 
   /** One entry per served transport, for `app.connectMicroservice`. */
@@ -48,9 +46,7 @@ export class ServiceTransports {
   async connectionCount(): Promise<number> {
     const irohPeers = this.iroh?.connectedPeers.length ?? 0;
     const server = this.tcp?.unwrap<NetServer>();
-    const tcpSockets = server
-      ? await new Promise<number>(resolve => server.getConnections((err, count) => resolve(err ? 0 : count)))
-      : 0;
+    const tcpSockets = server ? await new Promise<number>(resolve => server.getConnections((err, count) => resolve(err ? 0 : count))) : 0;
     return irohPeers + tcpSockets;
   }
 }
