@@ -4,7 +4,8 @@ import { Frame, ReplyMessage } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 import { ClientRequest, RequestRouter } from './client-request';
 import { Connector } from './connector';
-import { AttemptFailure, FRESH_ATTEMPT_MS, PeerConnection, PeerHost, PeerSettings, PeerState } from './peer-connection';
+import { FRESH_ATTEMPT_MS } from './attempt-schedule';
+import { AttemptFailure, PeerConnection, PeerHost, PeerSettings, PeerState } from './peer-connection';
 import { Picker } from './picker';
 
 /** What the balancer reports to the client that owns it. */

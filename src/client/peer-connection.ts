@@ -1,7 +1,7 @@
 import { PeerAddress, closeConnection, parsePeer } from '../iroh';
 import type { ClientTelemetry, PeerPathObservation } from '../observability';
 import { ErrorCode, Frame, ReplyMessage } from '../protocol';
-import { Backoff } from './backoff';
+import { AttemptSchedule, RetrySettings } from './attempt-schedule';
 import { ClientChannel, ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
 import { ClientRequest } from './client-request';
@@ -33,13 +33,7 @@ export interface IrohPingResult {
   endpointId: string;
 }
 
-export interface PeerSettings extends AttemptSettings {
-  /** Attempts made in the background after a loss or a failed attempt, before the peer waits to be asked. */
-  retryAttempts: number;
-  /** Delay before the first background retry, doubled each time up to `maxRetryDelay`. */
-  retryDelay: number;
-  maxRetryDelay: number;
-}
+export interface PeerSettings extends AttemptSettings, RetrySettings {}
 
 export interface AttemptFailure {
   /** When the failed attempt began (ms since epoch). */
@@ -59,14 +53,9 @@ export interface PeerHost {
   readonly telemetry: ClientTelemetry;
 }
 
-/** An attempt begun this recently stands for a fresh one, so a burst of requests dials once. */
-export const FRESH_ATTEMPT_MS = 250;
-
 /**
  * One peer, as a gRPC subchannel: its connection and stream, the HELLO that makes it READY,
- * and the attempts that reconnect it. Attempts may overlap: a QUIC handshake begun while
- * the peer was down waits for its retransmission timer (1 s, then 2, 4…), so a fresh attempt
- * every `maxRetryDelay` at most finds a peer that came back sooner than an old one would.
+ * and the attempts that reconnect it (begun when its {@link AttemptSchedule} says).
  */
 export class PeerConnection implements ClientChannelHost {
   /** The peer's endpoint id (the configured string when it could not be parsed). */
@@ -76,12 +65,7 @@ export class PeerConnection implements ClientChannelHost {
   private current: Transport | null = null;
   private readonly draining = new Set<Transport>();
   private attemptsInFlight = 0;
-  private lastAttemptAt = -Infinity;
-  private retryTimer: NodeJS.Timeout | null = null;
-  /** A fresh attempt asked for by a request, due FRESH_ATTEMPT_MS after the last one began. */
-  private freshTimer: NodeJS.Timeout | null = null;
-  private retriesLeft = 0;
-  private readonly backoff: Backoff;
+  private readonly schedule: AttemptSchedule;
   private failedSinceReady = false;
   /** The last failed attempt since the peer was ready. */
   lastFailure: AttemptFailure | null = null;
@@ -104,7 +88,11 @@ export class PeerConnection implements ClientChannelHost {
       this.configError = err as Error;
       this.endpointId = String(target);
     }
-    this.backoff = new Backoff({ initial: settings.retryDelay, max: settings.maxRetryDelay });
+    this.schedule = new AttemptSchedule(settings, {
+      isReady: () => this.current !== null,
+      attemptsInFlight: () => this.attemptsInFlight,
+      attempt: background => void this.attempt(background),
+    });
   }
 
   get maxMessageSize(): number {
@@ -128,7 +116,7 @@ export class PeerConnection implements ClientChannelHost {
 
   /** Attempts are running or scheduled. */
   get isConnecting(): boolean {
-    return this.attemptsInFlight > 0 || this.retryTimer !== null || this.freshTimer !== null;
+    return this.attemptsInFlight > 0 || this.schedule.isPending;
   }
 
   /** Requests in flight on the ready connection (what the picker balances). */
@@ -160,24 +148,10 @@ export class PeerConnection implements ClientChannelHost {
     return { endpointId: this.endpointId, path: selected.path, rttMs: selected.rttMs };
   }
 
-  /**
-   * Connects unless ready: a fresh attempt now, unless one began within FRESH_ATTEMPT_MS.
-   * Should it fail, background attempts follow (see {@link startRetries}).
-   */
+  /** Connects unless ready (see {@link AttemptSchedule.requestAttempt}). */
   requestConnection(): void {
     if (this.current) return;
-    const sinceLast = Date.now() - this.lastAttemptAt;
-    if (sinceLast >= FRESH_ATTEMPT_MS) {
-      void this.attempt(false);
-    } else if (this.attemptsInFlight === 0 && !this.freshTimer) {
-      // The last attempt already failed: the peer may be back since, so a request gets an
-      // attempt of its own, a burst of requests one together.
-      this.freshTimer = setTimeout(() => {
-        this.freshTimer = null;
-        if (!this.current && this.attemptsInFlight === 0) void this.attempt(false);
-      }, FRESH_ATTEMPT_MS - sinceLast);
-      this.freshTimer.unref();
-    }
+    this.schedule.requestAttempt();
   }
 
   /** Measures the round trip on the ready connection and tells which path it uses. */
@@ -197,12 +171,10 @@ export class PeerConnection implements ClientChannelHost {
    */
   async reset(): Promise<void> {
     this.generation++;
-    this.stopRetries();
+    this.schedule.reset();
     this.attemptsInFlight = 0;
-    this.lastAttemptAt = -Infinity;
     this.failedSinceReady = false;
     this.lastFailure = null;
-    this.backoff.reset();
     const transports = [...(this.current ? [this.current] : []), ...this.draining];
     this.current = null;
     this.draining.clear();
@@ -226,7 +198,7 @@ export class PeerConnection implements ClientChannelHost {
       this.lostSinceReady = true;
       channel.telemetry.connectionClosed(true);
       closeConnection(connection, ErrorCode.NO_ERROR, 'stream closed');
-      this.reconnectInBackground();
+      this.schedule.reconnectInBackground();
       this.host.onPeerChanged(this, error.message);
       return;
     }
@@ -238,7 +210,7 @@ export class PeerConnection implements ClientChannelHost {
     if (transport?.channel !== channel) return;
     this.current = null;
     this.draining.add(transport);
-    this.reconnectInBackground();
+    this.schedule.reconnectInBackground();
     this.host.onPeerChanged(this, `Server going away (${reason})`);
   }
 
@@ -267,52 +239,11 @@ export class PeerConnection implements ClientChannelHost {
     }
   }
 
-  /** After a loss: an attempt at once, then the background ones. */
-  private reconnectInBackground(): void {
-    this.stopRetries();
-    if (this.settings.retryAttempts <= 0) return;
-    this.retriesLeft = this.settings.retryAttempts - 1;
-    void this.attempt(true);
-    this.scheduleRetry();
-  }
-
-  /**
-   * Background attempts, `retryAttempts` of them, each `backoff` after the one before
-   * whether or not that one has ended: the peer may be down, and an attempt begun then only
-   * retries at QUIC's retransmission timer. They start after a loss or a failed attempt, not
-   * while a first attempt is still running, so a live but slow server gets one connection.
-   */
-  private startRetries(): void {
-    if (this.retryTimer) return;
-    this.retriesLeft = this.settings.retryAttempts;
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.current || this.retryTimer || this.retriesLeft <= 0) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      if (this.current) return;
-      this.retriesLeft--;
-      void this.attempt(true);
-      this.scheduleRetry();
-    }, this.backoff.next());
-    this.retryTimer.unref();
-  }
-
-  private stopRetries(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    if (this.freshTimer) clearTimeout(this.freshTimer);
-    this.freshTimer = null;
-    this.retriesLeft = 0;
-  }
-
   /** One attempt; `background` when the retry schedule made it (its failure starts no new schedule). */
   private async attempt(background: boolean): Promise<void> {
     const generation = this.generation;
     const startedAt = Date.now();
-    this.lastAttemptAt = startedAt;
+    this.schedule.attemptBegan(startedAt);
     this.attemptsInFlight++;
     this.host.onPeerChanged(this, null);
     let transport: Transport;
@@ -340,16 +271,15 @@ export class PeerConnection implements ClientChannelHost {
     this.lostSinceReady = false;
     this.failedSinceReady = false;
     this.lastFailure = null;
-    this.stopRetries();
-    this.backoff.reset();
+    this.schedule.connected();
     this.host.onPeerChanged(this, null);
   }
 
   private onAttemptFailed(failure: AttemptFailure, background: boolean): void {
     this.lastFailure = failure;
     this.failedSinceReady = true;
-    if (this.isPermanent(failure)) this.stopRetries();
-    else if (!background) this.startRetries();
+    if (this.isPermanent(failure)) this.schedule.stop();
+    else if (!background) this.schedule.startRetries();
     this.host.onAttemptFailed(this, failure);
     this.host.onPeerChanged(this, null);
   }
