@@ -9,31 +9,19 @@ import {
   Frame,
   FrameType,
   HELLO_ID,
-  OversizedFrame,
   ProtocolError,
   ReplyMessage,
   decodeGoAway,
   decodeHello,
   encodeHello,
   errorCodeName,
-  isFinalReply,
-  messageTooLargeMessage,
   sharedFeatures,
 } from '../protocol';
-import {
-  IrohClientError,
-  IrohClientErrorCode,
-  connectionLostError,
-  isGoingAwayRefusal,
-  protocolFailure,
-  replyError,
-} from './client-errors';
+import { IrohClientError, IrohClientErrorCode, connectionLostError, protocolFailure } from './client-errors';
 import { ClientRequest, RequestCarrier } from './client-request';
 import { KeepAlive, KeepAliveOptions } from './keep-alive';
 import { PongWaiters } from './pong-waiters';
-
-/** Request ids stay below 2^31 so their varints stay short; 0 is reserved for events. */
-const MAX_REQUEST_ID = 0x7fffffff;
+import { MAX_REQUEST_ID, RequestsInFlight } from './requests-in-flight';
 
 /** The features a client announces in its HELLO. */
 export const CLIENT_FEATURES = Feature.DEADLINE | Feature.DRAIN | Feature.BROTLI | Feature.PATTERN_TABLE | Feature.REPLY_METADATA;
@@ -61,16 +49,15 @@ export interface ClientChannelHost {
 }
 
 /**
- * The client's stream to a server: the HELLO that starts it, request ids, replies routed to
- * their requests, cancellations, keep-alive, and the end of the stream (every request still
- * pending fails with the reason). Requests arrive here only once a peer picked this channel.
+ * The client's stream to a server: the HELLO that starts it, requests written and their
+ * replies (ids and routing in {@link RequestsInFlight}), cancellations, keep-alive, GOAWAY,
+ * and the end of the stream (every request still pending fails with the reason). Requests
+ * arrive here only once a peer picked this channel.
  */
 export class ClientChannel implements RequestCarrier {
-  private readonly pending = new Map<number, ClientRequest>();
+  private readonly requests: RequestsInFlight;
   private readonly stream: FrameStream;
   private readonly keepAlive: KeepAlive;
-  private nextId = 1;
-  private readonly freeIds: number[] = [];
   private closedWith: IrohClientError | null = null;
   private draining = false;
   private pingId = 0;
@@ -89,6 +76,15 @@ export class ClientChannel implements RequestCarrier {
     settings: ChannelSettings = {},
   ) {
     const telemetry = (this.telemetry = host.telemetry ?? NOOP_CLIENT_TELEMETRY);
+    this.requests = new RequestsInFlight(host, {
+      writeEnd: id => this.stream.writer.write(FrameType.END, id, null),
+      writeCancel: id => this.stream.writer.write(FrameType.CANCEL, id, null),
+      startDraining: reason => this.startDraining(reason),
+      // A draining channel with nothing left is reported drained.
+      emptied: () => {
+        if (this.draining && !this.closedWith) this.host.onChannelDrained(this);
+      },
+    });
     this.ourFeatures = settings.features ?? CLIENT_FEATURES;
     const compressionThreshold = settings.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.stream = new FrameStream(
@@ -100,7 +96,7 @@ export class ClientChannel implements RequestCarrier {
           bytesReceived: bytes => telemetry.bytesReceived(bytes),
         }),
         onFrame: frame => this.onFrame(frame),
-        onOversized: frame => this.onOversized(frame),
+        onOversized: frame => this.requests.onOversized(frame),
         onProtocolError: error => this.fail(protocolFailure(error)),
         onClosed: error =>
           this.fail(
@@ -153,7 +149,7 @@ export class ClientChannel implements RequestCarrier {
   }
 
   get pendingCount(): number {
-    return this.pending.size;
+    return this.requests.size;
   }
 
   /** Writes a request; false (nothing written) when the channel takes no new requests. */
@@ -170,25 +166,23 @@ export class ClientChannel implements RequestCarrier {
       // The deadline passed on the way here: the request's own timer reports it.
       return true;
     }
-    const id = this.allocateId();
-    this.pending.set(id, request);
+    const id = this.requests.add(request);
     this.stream.send(FrameType.REQUEST, id, payload);
     request.written(this, id);
     return true;
   }
 
   sendData(id: number, payload: EncodedPayload): void {
-    if (this.pending.has(id)) this.stream.send(FrameType.DATA, id, payload);
+    if (this.requests.has(id)) this.stream.send(FrameType.DATA, id, payload);
   }
 
   sendEnd(id: number): void {
-    if (this.pending.has(id)) this.stream.writer.write(FrameType.END, id, null);
+    if (this.requests.has(id)) this.stream.writer.write(FrameType.END, id, null);
   }
 
   /** Forgets a request and sends CANCEL. Its id is not reused: the server may still send frames for it. */
   abandon(id: number): void {
-    if (!this.forget(id)) return;
-    this.stream.writer.write(FrameType.CANCEL, id, null);
+    this.requests.abandon(id);
   }
 
   /** Round-trip time of a PING/PONG on this stream, in milliseconds. */
@@ -230,36 +224,6 @@ export class ClientChannel implements RequestCarrier {
     this.fail(error);
   }
 
-  /**
-   * Ids stay small, so their varints stay one byte (every byte costs ~0.25 µs through the
-   * binding): an id whose request ended with a final reply is reused first. Ids of cancelled
-   * or timed-out requests are not, since the server may still send frames for them.
-   */
-  private allocateId(): number {
-    const reused = this.freeIds.pop();
-    if (reused !== undefined) return reused;
-    let id = this.nextId;
-    while (this.pending.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
-    this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
-    // After a wrap the counter may hand out ids that are also waiting for reuse.
-    if (this.nextId === 1) this.freeIds.length = 0;
-    return id;
-  }
-
-  /** Removes a pending request; a draining channel with nothing left is reported drained. */
-  private forget(id: number): boolean {
-    if (!this.pending.delete(id)) return false;
-    if (this.draining && this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
-    return true;
-  }
-
-  /** The server ended the request: its id is free again, and its request stream (if open) ends too. */
-  private settle(id: number, request: ClientRequest): void {
-    this.forget(id);
-    this.freeIds.push(id);
-    if (request.closeUpload()) this.stream.writer.write(FrameType.END, id, null);
-  }
-
   private onFrame(frame: Frame): void {
     this.keepAlive.heard();
     switch (frame.type) {
@@ -267,7 +231,7 @@ export class ClientChannel implements RequestCarrier {
       case FrameType.DATA:
       case FrameType.END:
       case FrameType.ERROR:
-        return this.onReply(frame);
+        return this.requests.onReply(frame);
       case FrameType.PING:
         // A server that pings without reading our answers gets no more of them.
         if (this.stream.writer.pendingBytes < 64 * 1024) this.stream.writer.write(FrameType.PONG, frame.id, null);
@@ -299,45 +263,7 @@ export class ClientChannel implements RequestCarrier {
     if (this.draining || this.closedWith) return;
     this.draining = true;
     this.host.onChannelDraining(this, reason);
-    if (this.pending.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
-  }
-
-  private onReply(frame: Frame): void {
-    const request = this.pending.get(frame.id);
-    if (!request) return; // cancelled or timed out: late replies are dropped
-    const final = isFinalReply(frame.type);
-    if (final) {
-      this.settle(frame.id, request);
-      if (frame.type === FrameType.ERROR && isGoingAwayRefusal(frame)) {
-        // The server is shutting down (one of protocol 1.0 says so only this way): send it
-        // nothing more. The request never ran there, so another peer may take it.
-        this.startDraining('GOING_AWAY: the server refused a request, it is shutting down');
-        if (request.retryElsewhere()) return;
-      }
-    }
-    let message: ReplyMessage | Promise<ReplyMessage>;
-    try {
-      message = request.decodeReply(frame, this.host);
-    } catch (err) {
-      if (!final) this.abandon(frame.id);
-      request.fail(replyError(err));
-      return;
-    }
-    if (final) request.finish(message);
-    else request.reply(message);
-  }
-
-  private onOversized(frame: OversizedFrame): void {
-    const request = this.pending.get(frame.id);
-    if (!request) return;
-    if (isFinalReply(frame.type)) this.settle(frame.id, request);
-    else this.abandon(frame.id);
-    request.fail(
-      new IrohClientError(
-        IrohClientErrorCode.MESSAGE_TOO_LARGE,
-        `Reply refused: ${messageTooLargeMessage(frame.length, this.host.maxMessageSize)}`,
-      ),
-    );
+    if (this.requests.size === 0 && !this.closedWith) this.host.onChannelDrained(this);
   }
 
   private fail(error: IrohClientError): void {
@@ -345,10 +271,7 @@ export class ClientChannel implements RequestCarrier {
     this.closedWith = error;
     this.keepAlive.stop();
     this.pongs.failAll(error);
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    // Written requests may have run: they fail, and are never sent again.
-    for (const request of pending) request.fail(error);
+    this.requests.failAll(error);
     void this.stream.finish();
     this.host.onChannelClosed(this, error);
   }
