@@ -7,26 +7,12 @@ import { IoConnection, IoEndpoint, IrohError } from '../iroh';
 import { IrohEvents, IrohEventsMap, IrohStatus } from '../interfaces/iroh-events.interface';
 import { ClientIrohOptions } from '../interfaces/iroh-options.interface';
 import { CallType, ClientCallTelemetry } from '../observability';
-import {
-  EncodedPayload,
-  Frame,
-  FrameFlag,
-  FrameType,
-  ReplyMessage,
-  compressionOf,
-  decodeFrameValue,
-  decodeReplyMessage,
-  encodeEnvelope,
-  encodeRequestMessage,
-  inflatePayload,
-  messageSize,
-  messageTooLargeMessage,
-  withoutCompression,
-} from '../protocol';
+import { EncodedPayload, Frame, ReplyMessage, compressionOf, inflatePayload, withoutCompression } from '../protocol';
 import { IrohClientError, IrohClientErrorCode, replyError } from './client-errors';
 import { ClientObservability } from './client-observability';
 import { resolveClientOptions } from './client-options';
 import { ClientRequest, ClientRequestOptions } from './client-request';
+import { deserializeReply, serializePacket } from './client-serialization';
 import { Connector } from './connector';
 import { LoadBalancer, ReplyDecoding } from './load-balancer';
 import { IrohPingResult, PeerConnection } from './peer-connection';
@@ -276,43 +262,12 @@ export class ClientIroh extends ClientProxy<IrohEvents, string> implements Reply
         },
       );
     }
-    if (!(frame.flags & FrameFlag.ENVELOPE) && !this.customDeserializer) {
-      return decodeReplyMessage(frame, this.maxMessageSize);
-    }
-    const raw =
-      frame.flags & FrameFlag.ENVELOPE ? decodeFrameValue(frame, this.maxMessageSize) : decodeReplyMessage(frame, this.maxMessageSize);
-    const deserialized = this.deserializer.deserialize(raw) as ReplyMessage | Promise<ReplyMessage>;
-    // The frame type, not the payload, says whether the request is over.
-    const withEnd = (message: ReplyMessage): ReplyMessage => ({
-      ...message,
-      isDisposed: message.isDisposed || frame.type !== FrameType.DATA,
-    });
-    return typeof (deserialized as Promise<ReplyMessage>)?.then === 'function'
-      ? (deserialized as Promise<ReplyMessage>).then(withEnd)
-      : withEnd(deserialized as ReplyMessage);
+    return deserializeReply(frame, this.maxMessageSize, this.deserializer, this.customDeserializer);
   }
 
   /** `metadata`: the packet's, with the trace context when there is one to pass on. */
   private encodePacket(packet: ReadPacket & { metadata?: unknown }, pattern: string, metadata: unknown): EncodedPayload {
-    let payload: EncodedPayload;
-    try {
-      // Not compressed here: the channel's stream compresses with the codec its server reads.
-      payload = this.customSerializer
-        ? encodeEnvelope(
-            this.serializer.serialize(
-              metadata === packet.metadata ? { ...packet, pattern } : ({ ...packet, pattern, metadata } as ReadPacket),
-            ),
-            0,
-          )
-        : encodeRequestMessage(pattern, packet.data, metadata, 0);
-    } catch (err) {
-      throw new IrohClientError(IrohClientErrorCode.SERIALIZATION_FAILED, `Message could not be serialized: ${(err as Error).message}`);
-    }
-    const size = messageSize(payload);
-    if (size > this.maxMessageSize) {
-      throw new IrohClientError(IrohClientErrorCode.MESSAGE_TOO_LARGE, messageTooLargeMessage(size, this.maxMessageSize));
-    }
-    return payload;
+    return serializePacket(packet, pattern, metadata, this.customSerializer ? this.serializer : null, this.maxMessageSize);
   }
 
   /** The first ready peer's connection and stream (diagnostics; tests look at it). */
