@@ -12,6 +12,7 @@ import {
   withDeadline,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
+import { OrderedReplies, withReplyMetadata } from './request-replies';
 
 /** A reply as the client delivers it: Nest's reply message, with the handler's reply metadata on the last one. */
 export interface ClientReply extends ReplyMessage {
@@ -98,13 +99,11 @@ export class ClientRequest {
   readonly decode: ReplyDecoder | null;
   readonly deadline: number;
   private readonly timeoutMs: number;
-  private readonly callback: ReplyCallback;
+  private readonly replies: OrderedReplies;
   private payload: ClientRequestOptions['payload'] | null;
   private carrier: RequestCarrier | null = null;
   private id = 0;
   private timer: NodeJS.Timeout | null = null;
-  /** Set once a reply needed an async deserializer: later replies wait for it. */
-  private ordered: Promise<void> | undefined;
   private committed = false;
   private readonly uploading: boolean;
   private callerEnded = false;
@@ -116,7 +115,7 @@ export class ClientRequest {
 
   constructor(options: ClientRequestOptions) {
     this.payload = options.payload;
-    this.callback = options.callback;
+    this.replies = new OrderedReplies(options.callback);
     this.deadline = options.deadline;
     this.decode = options.decode ?? null;
     this.uploading = options.upload === true;
@@ -214,7 +213,7 @@ export class ClientRequest {
   reply(message: ReplyMessage | Promise<ReplyMessage>): void {
     if (this.state === RequestState.FINISHED) return;
     this.commit();
-    this.deliver(message);
+    this.replies.deliver(message);
   }
 
   /** The last reply (or the error that ends the request). */
@@ -224,7 +223,7 @@ export class ClientRequest {
     this.stopTimer();
     this.carrier = null;
     this.commit();
-    this.deliver(message);
+    this.replies.deliver(message);
   }
 
   fail(error: unknown): void {
@@ -277,32 +276,4 @@ export class ClientRequest {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
-
-  private deliver(message: ReplyMessage | Promise<ReplyMessage>): void {
-    if (this.ordered === undefined && !isPromise(message)) {
-      this.callback(message);
-      return;
-    }
-    // An async deserializer: deliver this request's replies in arrival order.
-    const decoded = message;
-    this.ordered = (this.ordered ?? Promise.resolve())
-      .then(() => decoded)
-      .then(
-        reply => this.callback(reply),
-        err => this.callback({ err, isDisposed: true }),
-      );
-  }
-}
-
-/** `reply` (or what it resolves to) with `metadata` as its reply metadata. */
-export function withReplyMetadata(
-  reply: ReplyMessage | Promise<ReplyMessage>,
-  metadata: ReplyMetadata | undefined,
-): ClientReply | Promise<ClientReply> {
-  if (metadata === undefined) return reply;
-  return isPromise(reply) ? reply.then(message => ({ ...message, replyMetadata: metadata })) : { ...reply, replyMetadata: metadata };
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null)?.then === 'function';
 }
