@@ -1,4 +1,4 @@
-import { Frame, FrameType, OversizedFrame, ReplyMessage, isFinalReply, messageTooLargeMessage } from '../protocol';
+import { Frame, FrameType, IdTable, OversizedFrame, ReplyMessage, isFinalReply, messageTooLargeMessage } from '../protocol';
 import type { ClientChannelHost } from './client-channel';
 import { IrohClientError, IrohClientErrorCode, isGoingAwayRefusal, replyError } from './client-errors';
 import { ClientRequest } from './client-request';
@@ -23,7 +23,7 @@ export interface RequestsWire {
  * frames routed to them (late replies to cancelled or timed-out requests are dropped).
  */
 export class RequestsInFlight {
-  private readonly pending = new Map<number, ClientRequest>();
+  private readonly pending = new IdTable<ClientRequest>();
   private nextId = 1;
   private readonly freeIds: number[] = [];
 
@@ -55,7 +55,7 @@ export class RequestsInFlight {
 
   /** Fails every request (they are forgotten first). */
   failAll(error: IrohClientError): void {
-    const pending = [...this.pending.values()];
+    const pending = this.pending.valuesNow();
     this.pending.clear();
     // Written requests may have run: they fail, and are never sent again.
     for (const request of pending) request.fail(error);

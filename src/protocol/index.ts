@@ -13,3 +13,4 @@ export * from './pattern-table';
 export * from './stream-encoder';
 export * from './inflate';
 export * from './reply-metadata';
+export * from './id-table';

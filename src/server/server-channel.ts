@@ -5,6 +5,7 @@ import {
   Frame,
   FrameType,
   HELLO_ID,
+  IdTable,
   Hello,
   NO_HELLO,
   ProtocolError,
@@ -37,7 +38,7 @@ export const MAX_BAD_MESSAGES = 32;
  * flight on it, and writes their replies.
  */
 export class ServerChannel implements RequestOwner {
-  private readonly inflight = new Map<number, ServerRequest>();
+  private readonly inflight = new IdTable<ServerRequest>();
   private readonly endedIds = new EndedRequests();
   private readonly stream: FrameStream;
   private readonly intake: ChannelIntake;
@@ -372,7 +373,7 @@ export class ServerChannel implements RequestOwner {
   }
 
   private cancelAll(): void {
-    for (const request of [...this.inflight.values()]) request.cancel();
+    for (const request of this.inflight.valuesNow()) request.cancel();
   }
 
   /** Once the client finished its side and everything it sent is answered: finish ours, forget the channel. */
