@@ -73,6 +73,15 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * the handshake: others are refused at once (default 100; 0 turns the limit off).
    */
   maxConnectionRatePerAddress?: number;
+  /**
+   * Handshakes under way above which a connection from a source address the client has not
+   * proved is answered with a QUIC Retry (default 64). The client comes back with the Retry's
+   * token from the same address (a new client's first reply took ≈38 ms instead of ≈6 ms on
+   * loopback); Initial packets with a forged source never do, so they cannot hold more than
+   * this many handshakes (each counts against `maxConnections` until it completes or QUIC
+   * gives up on it). 0: every client proves its address; `maxConnections` or more: never.
+   */
+  retryHandshakesAbove?: number;
   /** Longest pattern accepted, in bytes (default 1024). */
   maxPatternLength?: number;
   /**

@@ -150,6 +150,14 @@ export class DirectIncoming implements IoIncoming {
   refuse(): Promise<void> {
     return tracked(this.native.refuse());
   }
+
+  remoteAddrValidated(): Promise<boolean> {
+    return tracked(this.native.remoteAddrValidated());
+  }
+
+  retry(): Promise<void> {
+    return tracked(this.native.retry());
+  }
 }
 
 export class DirectConnection implements IoConnection {

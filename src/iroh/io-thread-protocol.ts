@@ -41,6 +41,8 @@ export const enum Op {
   RESET,
   READ,
   STOP,
+  ADDRESS_VALIDATED,
+  RETRY,
 }
 
 export const enum Status {

@@ -120,11 +120,15 @@ class IoWorker {
         return this.endpoint(handle).ticket();
       case Op.REMOTE_ADDR:
         return this.incomingEntry(handle).incoming.remoteAddr();
+      case Op.ADDRESS_VALIDATED:
+        return this.incomingEntry(handle).incoming.remoteAddrValidated();
       case Op.ACCEPT:
-      case Op.REFUSE: {
+      case Op.REFUSE:
+      case Op.RETRY: {
         const { incoming, endpoint } = this.incomingEntry(handle);
         this.incoming.delete(handle);
         if (op === Op.REFUSE) return incoming.refuse();
+        if (op === Op.RETRY) return incoming.retry();
         return incoming.accept().then(connection => this.connectionInfo(endpoint, connection));
       }
       case Op.OPEN_BI:

@@ -52,6 +52,13 @@ export interface IoIncoming {
   /** Accepts and completes the handshake. */
   accept(): Promise<IoConnection>;
   refuse(): Promise<void>;
+  /** True when the client has proved it receives at its source address (it came back after a QUIC Retry). */
+  remoteAddrValidated(): Promise<boolean>;
+  /**
+   * Answers with a QUIC Retry instead of accepting: the server keeps no state, and a client
+   * that receives at its source address comes back with the token; a forged source never does.
+   */
+  retry(): Promise<void>;
 }
 
 export interface IoConnection {

@@ -105,6 +105,14 @@ class WorkerIncoming implements IoIncoming {
   refuse(): Promise<void> {
     return this.link.call<void>(Op.REFUSE, this.handle);
   }
+
+  remoteAddrValidated(): Promise<boolean> {
+    return this.link.call<boolean>(Op.ADDRESS_VALIDATED, this.handle);
+  }
+
+  retry(): Promise<void> {
+    return this.link.call<void>(Op.RETRY, this.handle);
+  }
 }
 
 class WorkerConnection implements IoConnection {

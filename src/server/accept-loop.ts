@@ -11,7 +11,10 @@ import { ThrottledWarning } from './throttled-warning';
 /** What accepting connections needs from the server. */
 export interface AcceptHost {
   readonly logger: LoggerService;
-  readonly limits: Pick<ServerLimits, 'maxConnections' | 'maxStreamsPerConnection' | 'maxConnectionRatePerAddress'>;
+  readonly limits: Pick<
+    ServerLimits,
+    'maxConnections' | 'maxStreamsPerConnection' | 'maxConnectionRatePerAddress' | 'retryHandshakesAbove'
+  >;
   readonly registry: ConnectionRegistry;
   /** True once the server is shutting down: new connections are refused. */
   readonly closing: boolean;
@@ -30,22 +33,26 @@ interface RefusalWarnings {
   full: ThrottledWarning;
   rate: ThrottledWarning;
   notAllowed: ThrottledWarning;
+  retried: ThrottledWarning;
 }
 
 /**
  * Accepts connections until the endpoint closes: refuses them past `maxConnections`, past
  * `maxConnectionRatePerAddress` for their source or while shutting down (all before the
- * handshake, which is what a refusal costs least at), authorizes each peer (allowPeers) once
- * its handshake has told who it is, and accepts the streams it opens up to
- * `maxStreamsPerConnection`. Refusals are logged at most once per 10 s, with a count.
+ * handshake, which is what a refusal costs least at), answers with a QUIC Retry those whose
+ * source address is not proved while more than `retryHandshakesAbove` handshakes are under
+ * way, authorizes each peer (allowPeers) once its handshake has told who it is, and accepts
+ * the streams it opens up to `maxStreamsPerConnection`. Refusals and Retries are logged at
+ * most once per 10 s, with a count.
  */
 export async function acceptConnections(endpoint: IoEndpoint, host: AcceptHost): Promise<void> {
-  const { maxConnections, maxConnectionRatePerAddress } = host.limits;
+  const { maxConnections, maxConnectionRatePerAddress, retryHandshakesAbove } = host.limits;
   const rate = maxConnectionRatePerAddress > 0 ? new ConnectionRateLimit(maxConnectionRatePerAddress) : null;
   const warnings: RefusalWarnings = {
     full: new ThrottledWarning(host.logger, `connections refused (maxConnections ${maxConnections})`),
     rate: new ThrottledWarning(host.logger, `connections refused (maxConnectionRatePerAddress ${maxConnectionRatePerAddress})`),
     notAllowed: new ThrottledWarning(host.logger, 'connections refused (not in allowPeers)'),
+    retried: new ThrottledWarning(host.logger, `connections answered with a QUIC Retry (retryHandshakesAbove ${retryHandshakesAbove})`),
   };
   try {
     for (;;) {
@@ -66,6 +73,15 @@ export async function acceptConnections(endpoint: IoEndpoint, host: AcceptHost):
         incoming.refuse().catch(() => undefined);
         continue;
       }
+      // Many handshakes under way: make each new client prove its source address first, so
+      // that Initial packets with forged sources cannot hold handshakes (the Retry is stateless).
+      if (host.registry.handshakesUnderWay >= retryHandshakesAbove && !(await isValidated(incoming))) {
+        warnings.retried.warn(
+          `Answered a connection with a QUIC Retry: ${host.registry.handshakesUnderWay} handshakes under way (retryHandshakesAbove ${retryHandshakesAbove})`,
+        );
+        incoming.retry().catch(() => undefined);
+        continue;
+      }
       const handshakeDone = host.registry.handshakeStarted();
       void admit(incoming, host, rate, warnings, handshakeDone).finally(handshakeDone);
     }
@@ -73,6 +89,16 @@ export async function acceptConnections(endpoint: IoEndpoint, host: AcceptHost):
     warnings.full.flush();
     warnings.rate.flush();
     warnings.notAllowed.flush();
+    warnings.retried.flush();
+  }
+}
+
+/** Whether the client proved its source address; a failed check (the attempt is gone) counts as not. */
+async function isValidated(incoming: IoIncoming): Promise<boolean> {
+  try {
+    return await incoming.remoteAddrValidated();
+  } catch {
+    return false;
   }
 }
 

@@ -39,6 +39,11 @@ export class ConnectionRegistry {
     return [...this.peers].map(p => p.remoteEndpointId);
   }
 
+  /** Handshakes (and authorizations) under way. */
+  get handshakesUnderWay(): number {
+    return this.handshakes;
+  }
+
   /** Counts a handshake; the function returned uncounts it (once). */
   handshakeStarted(): () => void {
     this.handshakes++;

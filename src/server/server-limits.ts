@@ -11,6 +11,7 @@ export interface ServerLimits {
   maxReceiveMemory: number;
   maxInflateRatePerPeer: number;
   maxConnectionRatePerAddress: number;
+  retryHandshakesAbove: number;
   maxPatternLength: number;
   incompleteFrameTimeout: number;
   maxPendingReplyBytes: number;
@@ -31,6 +32,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxReceiveMemory: 256 * MiB,
   maxInflateRatePerPeer: 64 * MiB,
   maxConnectionRatePerAddress: 100,
+  retryHandshakesAbove: 64,
   maxPatternLength: 1024,
   incompleteFrameTimeout: 30_000,
   maxPendingReplyBytes: 8 * MiB,
@@ -40,7 +42,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
 };
 
 /** Limits that may be 0 (0 turns them off, or means no wait). */
-const ZERO_ALLOWED = new Set<keyof ServerLimits>(['drainTimeout', 'idleTimeout', 'maxConnectionRatePerAddress']);
+const ZERO_ALLOWED = new Set<keyof ServerLimits>(['drainTimeout', 'idleTimeout', 'maxConnectionRatePerAddress', 'retryHandshakesAbove']);
 
 export function resolveServerLimits(options: IrohServerOptions): ServerLimits {
   const limits = { ...DEFAULT_SERVER_LIMITS };
