@@ -34,6 +34,12 @@ export interface IrohServerOptions extends IrohEndpointOptions, IrohProtocolOpti
    * everyone who knows the ticket or id.
    */
   allowPeers?: AllowPeersOption;
+  /**
+   * Milliseconds an `allowPeers` function may take to answer before the peer is refused
+   * (default 10 000; 0: no limit). Until it answers, the connection counts against
+   * `maxConnections` among the handshakes under way.
+   */
+  allowPeersTimeout?: number;
   /** Connections served at once; further ones are refused (default 10 000). */
   maxConnections?: number;
   /** Streams a client may open at once on one connection (default 16). */

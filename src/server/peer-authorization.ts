@@ -2,11 +2,16 @@ import type { AllowPeersOption } from '../interfaces/iroh-options.interface';
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 
-/** Turns the `allowPeers` option into one check; undefined allows everyone. */
-export function peerAuthorizer(option: AllowPeersOption | undefined): (endpointId: string) => Promise<boolean> {
+/**
+ * Turns the `allowPeers` option into one check; undefined allows everyone. A function that
+ * has not answered within `timeoutMs` (0: no limit) fails the check, which refuses the peer:
+ * until it answers, the connection holds a place among the handshakes under way.
+ */
+export function peerAuthorizer(option: AllowPeersOption | undefined, timeoutMs = 0): (endpointId: string) => Promise<boolean> {
   if (option === undefined) return async () => true;
   if (typeof option === 'function') {
-    return async endpointId => (await option(endpointId)) === true;
+    if (timeoutMs <= 0) return async endpointId => (await option(endpointId)) === true;
+    return endpointId => withTimeout(Promise.resolve(option(endpointId)), timeoutMs).then(answer => answer === true);
   }
   if (!Array.isArray(option)) throw new TypeError('allowPeers must be a list of endpoint ids or a function');
   const allowed = new Set(
@@ -19,4 +24,13 @@ export function peerAuthorizer(option: AllowPeersOption | undefined): (endpointI
     }),
   );
   return async endpointId => allowed.has(endpointId);
+}
+
+function withTimeout<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (allowPeersTimeout)`)), ms);
+    timer.unref();
+  });
+  return Promise.race([answer, expired]).finally(() => clearTimeout(timer));
 }

@@ -93,7 +93,7 @@ export class ServerCore implements ServerChannelHost, AcceptHost {
     this.maxMessageSize = protocol.maxMessageSize;
     this.limits = resolveServerLimits(options);
     this.alpn = alpnBytes(options.alpn);
-    this.isAllowedPeer = peerAuthorizer(options.allowPeers);
+    this.isAllowedPeer = peerAuthorizer(options.allowPeers, this.limits.allowPeersTimeout);
     this.admission = new Admission(this.limits);
     this.events = new EventAdmission(this.limits);
     this.pool = new ReceivePool(this.limits.maxReceiveMemory, this.limits.incompleteFrameTimeout);

@@ -12,6 +12,7 @@ export interface ServerLimits {
   maxInflateRatePerPeer: number;
   maxConnectionRatePerAddress: number;
   retryHandshakesAbove: number;
+  allowPeersTimeout: number;
   maxPatternLength: number;
   incompleteFrameTimeout: number;
   maxPendingReplyBytes: number;
@@ -33,6 +34,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxInflateRatePerPeer: 64 * MiB,
   maxConnectionRatePerAddress: 100,
   retryHandshakesAbove: 64,
+  allowPeersTimeout: 10_000,
   maxPatternLength: 1024,
   incompleteFrameTimeout: 30_000,
   maxPendingReplyBytes: 8 * MiB,
@@ -42,7 +44,13 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
 };
 
 /** Limits that may be 0 (0 turns them off, or means no wait). */
-const ZERO_ALLOWED = new Set<keyof ServerLimits>(['drainTimeout', 'idleTimeout', 'maxConnectionRatePerAddress', 'retryHandshakesAbove']);
+const ZERO_ALLOWED = new Set<keyof ServerLimits>([
+  'drainTimeout',
+  'idleTimeout',
+  'maxConnectionRatePerAddress',
+  'retryHandshakesAbove',
+  'allowPeersTimeout',
+]);
 
 export function resolveServerLimits(options: IrohServerOptions): ServerLimits {
   const limits = { ...DEFAULT_SERVER_LIMITS };

@@ -78,6 +78,36 @@ describe('peer authorization', () => {
     }
   });
 
+  it('refuses a peer whose allowPeers function does not answer within allowPeersTimeout', async () => {
+    const asked: string[] = [];
+    const running = await startIrohServer(MathModule, {
+      allowPeersTimeout: 300,
+      allowPeers: id => {
+        asked.push(id);
+        return new Promise<boolean>(() => undefined); // never answers
+      },
+    });
+    const client = irohClient(running.ticket, { secretKey: aliceKey.toString('hex'), ...quick });
+    try {
+      const started = Date.now();
+      const err = await callError(client, 'sum', [1]);
+      const elapsed = Date.now() - started;
+      expect(err).toBeInstanceOf(IrohClientError);
+      expect(err.code).toBe('UNAUTHORIZED');
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(3000);
+      expect(asked).toEqual([alice]);
+      expect(running.server.connectedPeers).toEqual([]);
+    } finally {
+      await client.close();
+      await running.app.close();
+    }
+  });
+
+  it('refuses an allowPeersTimeout that is not a whole number of 0 or more', () => {
+    expect(() => new IrohServer({ allowPeersTimeout: 1.5 })).toThrow(/allowPeersTimeout must be a whole number, 0 or more/);
+  });
+
   it('@AllowPeers guards a handler: other peers get an UNAUTHORIZED RpcException', async () => {
     const running = await startIrohServer(AdminModule);
     const a = irohClient(running.ticket, { secretKey: aliceKey.toString('hex') });
