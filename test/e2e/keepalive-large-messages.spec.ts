@@ -27,7 +27,6 @@ describe('keep-alive during a long transfer', () => {
     const started = Date.now();
     const blob: Buffer = await call(client, 'blob', 6 * 1024 * 1024, 50_000);
     expect(blob.length).toBe(6 * 1024 * 1024);
-    // eslint-disable-next-line no-console
     console.log(`6 MiB reply took ${Date.now() - started} ms`);
   });
 
