@@ -81,23 +81,29 @@ export function withDeadline(payload: EncodedPayload, timeoutMs: number): Encode
   };
 }
 
+/**
+ * Reads the DEADLINE prefix of a request payload (the caller's remaining milliseconds, a
+ * positive varint, outside any compression): the time, and the payload after it. Throws a
+ * ProtocolError when it is not there.
+ */
+export function readDeadline(payload: Buffer): { timeoutMs: number; payload: Buffer } {
+  const cursor = { value: 0, offset: 0 };
+  let ok: boolean;
+  try {
+    ok = readVarint(payload, payload.length, cursor) && cursor.value > 0;
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: bad deadline');
+  return { timeoutMs: cursor.value, payload: payload.subarray(cursor.offset) };
+}
+
 /** Decodes a REQUEST or EVENT frame. Throws a ProtocolError for a malformed payload. */
 export function decodeRequestMessage(frame: Frame, maxMessageSize: number): DecodedRequest {
   if (frame.flags & FrameFlag.REPLY_METADATA) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: reply metadata flag');
   let timeoutMs: number | undefined;
   let payload = frame.payload;
-  if (frame.flags & FrameFlag.DEADLINE) {
-    const cursor = { value: 0, offset: 0 };
-    let ok: boolean;
-    try {
-      ok = readVarint(payload, payload.length, cursor) && cursor.value > 0;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: bad deadline');
-    timeoutMs = cursor.value;
-    payload = payload.subarray(cursor.offset);
-  }
+  if (frame.flags & FrameFlag.DEADLINE) ({ timeoutMs, payload } = readDeadline(payload));
   if (frame.flags & FrameFlag.PATTERN_REF) {
     // References are resolved by the stream that received the frame, in stream order.
     throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, 'request: pattern reference outside a stream');

@@ -8,7 +8,7 @@ import {
   compressionOf,
   decodeRequestMessage,
   inflatePayload,
-  readVarint,
+  readDeadline,
   withoutCompression,
 } from '../protocol';
 import { TokenBuckets } from './token-buckets';
@@ -58,21 +58,16 @@ export class InboundDecoder {
    */
   decodeMessage(source: DecodingSource, frame: Frame, done: (result: DecodedRequest | DecodeFailure) => void): Promise<void> | void {
     let timeoutMs: number | undefined;
-    let payload = frame.payload;
-    let flags = frame.flags;
-    if (compressionOf(flags) && flags & FrameFlag.DEADLINE) {
-      // The deadline stays outside the compressed bytes.
-      const cursor = { value: 0, offset: 0 };
-      let ok: boolean;
+    let compressed = frame;
+    if (compressionOf(frame.flags) && frame.flags & FrameFlag.DEADLINE) {
+      // The deadline stays outside the compressed bytes: read it off before inflating.
+      let payload: Buffer;
       try {
-        ok = readVarint(payload, payload.length, cursor) && cursor.value > 0;
-      } catch {
-        ok = false;
+        ({ timeoutMs, payload } = readDeadline(frame.payload));
+      } catch (err) {
+        return done(failure(err));
       }
-      if (!ok) return done(failure(new ProtocolError(ErrorCode.MALFORMED_PAYLOAD, 'request: bad deadline')));
-      timeoutMs = cursor.value;
-      payload = payload.subarray(cursor.offset);
-      flags &= ~FrameFlag.DEADLINE;
+      compressed = { ...frame, flags: frame.flags & ~FrameFlag.DEADLINE, payload };
     }
     const decode = (inflated: Frame, reserved: number) => {
       try {
@@ -85,7 +80,7 @@ export class InboundDecoder {
         source.budget.release(reserved);
       }
     };
-    return this.inflate(source, { ...frame, flags, payload }, decode, err => done(failure(err)));
+    return this.inflate(source, compressed, decode, err => done(failure(err)));
   }
 
   /**
