@@ -21,28 +21,36 @@ import { releaseNativeHandles } from './release';
  * converted (bytes.ts) on this thread, each call is one binding call.
  */
 
-/** Binding calls under way on this thread, and who waits for there to be none. */
+/** Whether binding calls are counted on this thread (an I/O thread), and how many are under way. */
+let tracking = false;
 let inFlight = 0;
 let idleWaiters: Array<() => void> = [];
 
 /**
- * Counts a binding call until it settles. A thread must not end while one is under way: the
- * binding would answer into a thread that is gone and take the process down (io-worker.ts
- * waits for none to be left before it lets its thread end).
+ * Counts the binding calls made on this thread from now on, for {@link whenBindingIdle}. An
+ * I/O thread must not end while one is under way: the binding would answer into a thread
+ * that is gone and take the process down. The main thread needs no count (nothing outlives
+ * the process), so its calls go to the binding without one.
  */
+export function trackBindingCalls(): void {
+  tracking = true;
+}
+
 function tracked<T>(call: Promise<T>): Promise<T> {
+  if (!tracking) return call;
   inFlight++;
-  const settle = () => {
-    if (--inFlight > 0 || idleWaiters.length === 0) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    waiters.forEach(resolve => resolve());
-  };
-  call.then(settle, settle);
+  call.then(settled, settled);
   return call;
 }
 
-/** Resolves once no binding call is under way on this thread. */
+function settled(): void {
+  if (--inFlight > 0 || idleWaiters.length === 0) return;
+  const waiters = idleWaiters;
+  idleWaiters = [];
+  waiters.forEach(resolve => resolve());
+}
+
+/** Resolves once no counted binding call is under way on this thread. */
 export function whenBindingIdle(): Promise<void> {
   if (inFlight === 0) return Promise.resolve();
   return new Promise(resolve => idleWaiters.push(resolve));
@@ -144,7 +152,7 @@ export class DirectIncoming implements IoIncoming {
   }
 
   async accept(): Promise<DirectConnection> {
-    return new DirectConnection(await tracked(tracked(this.native.accept()).then(accepting => accepting.connect())));
+    return new DirectConnection(await tracked(this.native.accept().then(accepting => accepting.connect())));
   }
 
   refuse(): Promise<void> {
@@ -225,11 +233,6 @@ export class DirectSendStream implements IoSendStream {
 
   write(parts: readonly Uint8Array[], totalLength: number): Promise<void> {
     return tracked(this.native.writeAll(toBindingBytes(parts, totalLength)));
-  }
-
-  /** Writes bytes already converted for the binding (the I/O thread converts a write while the one before is under way). */
-  writeConverted(bytes: number[]): Promise<void> {
-    return tracked(this.native.writeAll(bytes));
   }
 
   finish(): Promise<void> {

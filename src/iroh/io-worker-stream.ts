@@ -1,4 +1,3 @@
-import { toBindingBytes } from './bytes';
 import type { DirectBiStream } from './direct-io';
 
 /** Bytes a stream reads ahead of the calling thread's reads: what arrives meanwhile waits here, gathered. */
@@ -188,11 +187,9 @@ export class WorkerStream {
     }
     try {
       if (this.sendFailure) throw this.sendFailure;
-      await this.bi.send.writeConverted(
-        toBindingBytes(
-          batch.map(step => step.bytes),
-          total,
-        ),
+      await this.bi.send.write(
+        batch.map(step => step.bytes),
+        total,
       );
       for (const step of batch) step.resolve();
     } catch (err) {

@@ -1,5 +1,13 @@
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { DirectBiStream, DirectConnection, DirectEndpoint, DirectIncoming, bindDirect, whenBindingIdle } from './direct-io';
+import {
+  DirectBiStream,
+  DirectConnection,
+  DirectEndpoint,
+  DirectIncoming,
+  bindDirect,
+  trackBindingCalls,
+  whenBindingIdle,
+} from './direct-io';
 import type { EndpointConfig, PeerAddress } from './io';
 import {
   Answer,
@@ -332,6 +340,7 @@ function snapshotOf(connection: DirectConnection): ConnectionSnapshot {
 }
 
 if (parentPort) {
+  trackBindingCalls();
   const port = parentPort;
   const worker = new IoWorker(port, workerData as IoThreadStart);
   port.on('message', (batch: Operation[]) => worker.onBatch(batch));

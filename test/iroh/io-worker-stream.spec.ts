@@ -8,10 +8,10 @@ function fakeStream() {
   const calls: string[] = [];
   const bi = {
     send: {
-      writeConverted: (bytes: number[]) =>
+      write: (parts: Uint8Array[], total: number) =>
         new Promise<void>((done, fail) => {
-          calls.push(`write ${bytes.length}`);
-          writes.push({ bytes, done, fail });
+          calls.push(`write ${total}`);
+          writes.push({ bytes: [...Buffer.concat(parts, total)], done, fail });
         }),
       finish: () => {
         calls.push('finish');
