@@ -7,12 +7,12 @@ import {
   FrameFlag,
   ReplyMessage,
   ReplyMetadata,
+  isPromise,
   messageSize,
   takeReplyMetadata,
   withDeadline,
 } from '../protocol';
 import { IrohClientError, IrohClientErrorCode } from './client-errors';
-import { OrderedReplies, withReplyMetadata } from './request-replies';
 
 /** A reply as the client delivers it: Nest's reply message, with the handler's reply metadata on the last one. */
 export interface ClientReply extends ReplyMessage {
@@ -99,7 +99,9 @@ export class ClientRequest {
   readonly decode: ReplyDecoder | null;
   readonly deadline: number;
   private readonly timeoutMs: number;
-  private readonly replies: OrderedReplies;
+  private readonly callback: ReplyCallback;
+  /** Set once a reply needed an async deserializer: later replies are delivered after it. */
+  private ordered: Promise<void> | undefined;
   private payload: ClientRequestOptions['payload'] | null;
   private carrier: RequestCarrier | null = null;
   private id = 0;
@@ -115,7 +117,7 @@ export class ClientRequest {
 
   constructor(options: ClientRequestOptions) {
     this.payload = options.payload;
-    this.replies = new OrderedReplies(options.callback);
+    this.callback = options.callback;
     this.deadline = options.deadline;
     this.decode = options.decode ?? null;
     this.uploading = options.upload === true;
@@ -161,7 +163,9 @@ export class ClientRequest {
   decodeReply(frame: Frame, host: { decodeReply(frame: Frame): ReplyMessage | Promise<ReplyMessage> }): ClientReply | Promise<ClientReply> {
     if (!(frame.flags & FrameFlag.REPLY_METADATA)) return this.decode ? this.decode(frame) : host.decodeReply(frame);
     const taken = takeReplyMetadata(frame);
-    return withReplyMetadata(this.decode ? this.decode(taken.frame) : host.decodeReply(taken.frame), taken.metadata);
+    const reply = this.decode ? this.decode(taken.frame) : host.decodeReply(taken.frame);
+    const withMetadata = (message: ReplyMessage): ClientReply => ({ ...message, replyMetadata: taken.metadata });
+    return isPromise(reply) ? reply.then(withMetadata) : withMetadata(reply);
   }
 
   /** Written to `carrier` as request `id`; request-stream messages given meanwhile follow it. */
@@ -213,7 +217,7 @@ export class ClientRequest {
   reply(message: ReplyMessage | Promise<ReplyMessage>): void {
     if (this.state === RequestState.FINISHED) return;
     this.commit();
-    this.replies.deliver(message);
+    this.deliver(message);
   }
 
   /** The last reply (or the error that ends the request). */
@@ -223,11 +227,25 @@ export class ClientRequest {
     this.stopTimer();
     this.carrier = null;
     this.commit();
-    this.replies.deliver(message);
+    this.deliver(message);
   }
 
   fail(error: unknown): void {
     this.finish({ err: error, isDisposed: true });
+  }
+
+  /**
+   * Hands a reply to the callback: at once while replies are decoded synchronously; once an
+   * async deserializer returned a promise, each after the one before it, in arrival order.
+   */
+  private deliver(message: ReplyMessage | Promise<ReplyMessage>): void {
+    if (this.ordered === undefined && !isPromise(message)) return this.callback(message);
+    this.ordered = (this.ordered ?? Promise.resolve())
+      .then(() => message)
+      .then(
+        reply => this.callback(reply),
+        err => this.callback({ err, isDisposed: true }),
+      );
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   decodeFrameValue,
   decodeReplyMessage,
   encodeEnvelope,
+  isPromise,
   encodeRequestMessage,
   messageSize,
   messageTooLargeMessage,
@@ -66,7 +67,5 @@ export function deserializeReply(
     ...message,
     isDisposed: message.isDisposed || frame.type !== FrameType.DATA,
   });
-  return typeof (deserialized as Promise<ReplyMessage>)?.then === 'function'
-    ? (deserialized as Promise<ReplyMessage>).then(withEnd)
-    : withEnd(deserialized as ReplyMessage);
+  return isPromise(deserialized) ? deserialized.then(withEnd) : withEnd(deserialized);
 }

@@ -14,3 +14,4 @@ export * from './stream-encoder';
 export * from './inflate';
 export * from './reply-metadata';
 export * from './id-table';
+export * from './maybe-async';

@@ -1,6 +1,7 @@
-import { COMPRESSION_FLAGS, CompressedBody, compressBody } from './compression';
+import { COMPRESSION_FLAGS, compressBody } from './compression';
 import { FrameFlag, FrameType } from './frames';
 import { Feature } from './hello';
+import { isPromise } from './maybe-async';
 import { EncodedPayload } from './payload';
 import { PatternTableWriter } from './pattern-table';
 import { VarintCursor, readVarint } from './varint';
@@ -84,8 +85,4 @@ export class StreamEncoder {
     }
     return { prefix, body: compressed.bytes, flags: flags | compressed.flag };
   }
-}
-
-function isPromise(value: CompressedBody | Promise<CompressedBody>): value is Promise<CompressedBody> {
-  return typeof (value as Promise<CompressedBody>).then === 'function';
 }
