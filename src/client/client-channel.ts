@@ -77,7 +77,7 @@ export class ClientChannel implements RequestCarrier {
   ) {
     const telemetry = (this.telemetry = host.telemetry ?? NOOP_CLIENT_TELEMETRY);
     this.requests = new RequestsInFlight(host, {
-      writeEnd: id => this.stream.writer.write(FrameType.END, id, null),
+      writeEnd: id => this.sendEnd(id),
       writeCancel: id => this.stream.writer.write(FrameType.CANCEL, id, null),
       startDraining: reason => this.startDraining(reason),
       // A draining channel with nothing left is reported drained.

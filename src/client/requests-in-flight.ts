@@ -124,10 +124,13 @@ export class RequestsInFlight {
     return true;
   }
 
-  /** The server ended the request: its id is free again, and its request stream (if open) ends too. */
+  /**
+   * The server ended the request: its request stream (if open) ends too, and its id is free
+   * again. END goes first: forgetting the last request may close a draining channel.
+   */
   private settle(id: number, request: ClientRequest): void {
+    if (request.closeUpload()) this.wire.writeEnd(id);
     this.forget(id);
     this.freeIds.push(id);
-    if (request.closeUpload()) this.wire.writeEnd(id);
   }
 }
