@@ -1,5 +1,5 @@
 import type { IoBiStream } from '../iroh';
-import { ClientTelemetry, NOOP_CLIENT_TELEMETRY } from '../observability';
+import { ClientTelemetry, NOOP_CLIENT_TELEMETRY, byteCounters } from '../observability';
 import { FrameStream } from '../transport';
 import {
   DEFAULT_COMPRESSION_THRESHOLD,
@@ -91,10 +91,7 @@ export class ClientChannel implements RequestCarrier {
       bi,
       host.maxMessageSize,
       {
-        ...(telemetry.enabled && {
-          bytesSent: bytes => telemetry.bytesSent(bytes),
-          bytesReceived: bytes => telemetry.bytesReceived(bytes),
-        }),
+        ...byteCounters(telemetry),
         onFrame: frame => this.onFrame(frame),
         onOversized: frame => this.requests.onOversized(frame),
         onProtocolError: error => this.fail(protocolFailure(error)),

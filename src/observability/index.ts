@@ -14,6 +14,7 @@ export {
   PeerPathObservation,
   ServerCallTelemetry,
   ServerTelemetry,
+  byteCounters,
 } from './telemetry';
 export { TRACE_CONTEXT_KEY, canCarryTraceContext, withoutTraceContext } from './trace-context';
 export { UNKNOWN_METHOD } from './semantic-conventions';

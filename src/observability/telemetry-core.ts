@@ -126,6 +126,11 @@ export abstract class TelemetryCore implements CallRecorder {
     if (lost) this.losses.add(1);
   }
 
+  /** The byte totals are read only by the metric reader's callback. */
+  get countsBytes(): boolean {
+    return this.metricsLive;
+  }
+
   bytesSent(bytes: number): void {
     if (bytes > 0) this.sent += bytes;
   }

@@ -64,6 +64,8 @@ export interface ClientTelemetry {
   connectionOpened(reconnect?: boolean): void;
   /** A connection closed; `lost` when it was not closed on purpose (error, timeout, peer gone). */
   connectionClosed(lost?: boolean): void;
+  /** Whether byte counts are read (a MeterProvider collects the metrics): see {@link byteCounters}. */
+  readonly countsBytes: boolean;
   /** Frame bytes written to a server. */
   bytesSent(bytes: number): void;
   /** Frame bytes read from a server. */
@@ -92,6 +94,8 @@ export interface ServerTelemetry {
   connectionOpened(): void;
   /** A connection closed; `lost` when it was not closed on purpose. */
   connectionClosed(lost?: boolean): void;
+  /** Whether byte counts are read (a MeterProvider collects the metrics): see {@link byteCounters}. */
+  readonly countsBytes: boolean;
   /** Frame bytes written to clients. */
   bytesSent(bytes: number): void;
   /** Frame bytes read from clients. */
@@ -123,6 +127,7 @@ export const NOOP_CLIENT_TELEMETRY: ClientTelemetry = Object.freeze({
   startCall: () => NOOP_CLIENT_CALL,
   connectionOpened: () => undefined,
   connectionClosed: () => undefined,
+  countsBytes: false,
   bytesSent: () => undefined,
   bytesReceived: () => undefined,
   observePeers: () => undefined,
@@ -135,7 +140,20 @@ export const NOOP_SERVER_TELEMETRY: ServerTelemetry = Object.freeze({
   startHandling: () => NOOP_SERVER_CALL,
   connectionOpened: () => undefined,
   connectionClosed: () => undefined,
+  countsBytes: false,
   bytesSent: () => undefined,
   bytesReceived: () => undefined,
   dispose: () => undefined,
 });
+
+/**
+ * A frame stream's byte-counting handlers for `telemetry`: none unless its counts are read,
+ * so that a stream whose bytes no metric reader collects does no work per read and write.
+ */
+export function byteCounters(telemetry: ClientTelemetry | ServerTelemetry): {
+  bytesSent?: (bytes: number) => void;
+  bytesReceived?: (bytes: number) => void;
+} {
+  if (!telemetry.countsBytes) return {};
+  return { bytesSent: bytes => telemetry.bytesSent(bytes), bytesReceived: bytes => telemetry.bytesReceived(bytes) };
+}

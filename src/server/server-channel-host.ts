@@ -1,6 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
 import type { ServerTelemetry } from '../observability';
-import type { FrameStreamHandlers } from '../transport';
 import { ErrorCode, Frame, OversizedFrame, ReplyMessage, errorCodeName } from '../protocol';
 import type { FrameScheduler } from './frame-scheduler';
 import type { FrameWork } from './inbound-frames';
@@ -36,12 +35,6 @@ export interface ServerChannelHost {
   requestStarted(channel: ServerChannel): void;
   requestEnded(channel: ServerChannel): void;
   onChannelClosed(channel: ServerChannel): void;
-}
-
-/** A frame stream's byte counters, when the telemetry records them. */
-export function byteCounters(telemetry: ServerTelemetry): Pick<FrameStreamHandlers, 'bytesSent' | 'bytesReceived'> {
-  if (!telemetry.enabled) return {};
-  return { bytesSent: bytes => telemetry.bytesSent(bytes), bytesReceived: bytes => telemetry.bytesReceived(bytes) };
 }
 
 /** The error value sent to a client when the transport itself fails a request. */

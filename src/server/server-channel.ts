@@ -15,6 +15,7 @@ import {
   encodeHello,
   frameTypeName,
 } from '../protocol';
+import { byteCounters } from '../observability';
 import { FrameStream } from '../transport';
 import type { StreamActivity } from './stall-sweep';
 import type { PeerConnection } from './connection-registry';
@@ -23,7 +24,7 @@ import { ChannelIntake } from './channel-intake';
 import type { FrameWork } from './inbound-frames';
 import type { ConnectionBudget } from './receive-pool';
 import { RequestOwner, ServerRequest } from './server-request';
-import { ServerChannelHost, byteCounters, transportErrorValue } from './server-channel-host';
+import { ServerChannelHost, transportErrorValue } from './server-channel-host';
 
 export { ServerChannelHost, transportErrorValue };
 
