@@ -1,5 +1,6 @@
 import type { Transform } from 'stream';
 import { brotliDecompressSync, createBrotliDecompress, createInflateRaw, inflateRawSync } from 'zlib';
+import { COMPRESSION_FLAGS, Codec } from './compression';
 import { ProtocolError } from './errors';
 import { ErrorCode, FrameFlag } from './frames';
 import type { ReceiveBudget } from './receive-budget';
@@ -11,25 +12,22 @@ import type { ReceiveBudget } from './receive-budget';
  * 16 MiB payload never holds the event loop for more than a slice's callback.
  */
 
-/** How a payload is compressed, from its frame flags. */
-export type Compression = 'deflate' | 'brotli';
-
 /** Output up to this size is inflated synchronously (about half a millisecond of work). */
 export const SYNC_INFLATE_LIMIT = 256 * 1024;
 
 /** Bytes of output per step of an asynchronous inflate: one thread-pool job, one callback. */
 export const INFLATE_SLICE = 64 * 1024;
 
-/** The compression of a payload with these flags, or null. BROTLI wins over COMPRESSED. */
-export function compressionOf(flags: number): Compression | null {
-  if (flags & FrameFlag.BROTLI) return 'brotli';
-  if (flags & FrameFlag.COMPRESSED) return 'deflate';
+/** The codec of a payload with these flags, or null. BROTLI wins over COMPRESSED. */
+export function compressionOf(flags: number): Codec | null {
+  if (flags & FrameFlag.BROTLI) return Codec.BROTLI;
+  if (flags & FrameFlag.COMPRESSED) return Codec.DEFLATE;
   return null;
 }
 
 /** Flags without the compression bits: what the payload's flags are once inflated. */
 export function withoutCompression(flags: number): number {
-  return flags & ~(FrameFlag.COMPRESSED | FrameFlag.BROTLI);
+  return flags & ~COMPRESSION_FLAGS;
 }
 
 /** The work a sender may cause: the bytes of output inflated for it, at a bounded rate. */
@@ -80,9 +78,9 @@ function isOutputLimit(err: unknown): boolean {
 }
 
 /** Synchronous inflate with an output limit; throws a ProtocolError (MESSAGE_TOO_LARGE, MALFORMED_PAYLOAD). */
-export function inflateSync(bytes: Buffer, compression: Compression, maxSize: number): Buffer {
+export function inflateSync(bytes: Buffer, compression: Codec, maxSize: number): Buffer {
   try {
-    return compression === 'brotli'
+    return compression === Codec.BROTLI
       ? brotliDecompressSync(bytes, { maxOutputLength: maxSize })
       : inflateRawSync(bytes, { maxOutputLength: maxSize });
   } catch (err) {
@@ -130,11 +128,11 @@ function delay(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
 }
 
-function inflateInSlices(bytes: Buffer, compression: Compression, options: InflateOptions): Promise<Buffer> {
+function inflateInSlices(bytes: Buffer, compression: Codec, options: InflateOptions): Promise<Buffer> {
   const { maxSize, work, budget, cancelled } = options;
   return new Promise<Buffer>((resolve, reject) => {
     const stream: Transform =
-      compression === 'brotli' ? createBrotliDecompress({ chunkSize: INFLATE_SLICE }) : createInflateRaw({ chunkSize: INFLATE_SLICE });
+      compression === Codec.BROTLI ? createBrotliDecompress({ chunkSize: INFLATE_SLICE }) : createInflateRaw({ chunkSize: INFLATE_SLICE });
     const parts: Buffer[] = [];
     let total = 0;
     let settled = false;

@@ -1,5 +1,5 @@
-import { deflateRawSync } from 'zlib';
 import { ProtocolError } from './errors';
+import { Codec, compressSync } from './compression';
 import { ErrorCode, FrameFlag } from './frames';
 import { compressionOf, inflateSync } from './inflate';
 import { MAX_REASON_LENGTH } from './limits';
@@ -63,7 +63,7 @@ export function decodeValue(bytes: Buffer, flags: number): unknown {
  */
 export function maybeCompress(payload: EncodedPayload, threshold: number): EncodedPayload {
   if (threshold <= 0 || payload.bytes.length < threshold) return payload;
-  const compressed = deflateRawSync(payload.bytes, { level: 1 });
+  const compressed = compressSync(Codec.DEFLATE, payload.bytes);
   if (compressed.length >= payload.bytes.length * 0.9) return payload;
   return { bytes: compressed, flags: payload.flags | FrameFlag.COMPRESSED, uncompressedLength: payload.bytes.length };
 }
