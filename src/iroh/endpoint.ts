@@ -2,6 +2,7 @@ import { IrohError, bindingErrorMessage } from './errors';
 import { SecretKeySource, resolveSecretKey } from './keys';
 import { bindDirect } from './direct-io';
 import type { EndpointConfig, IoConnection, IoEndpoint, PeerAddress } from './io';
+import { withinTime } from './time-limit';
 import { bindWorker } from './worker-io';
 
 /**
@@ -89,14 +90,7 @@ export async function connectWithTimeout(
   alpn: Uint8Array,
   timeoutMs: number,
 ): Promise<IoConnection> {
-  let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      timedOut = true;
-      reject(new IrohError(`connecting to ${peer.id} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
   const attempt = endpoint.connect(peer, alpn).then(
     connection => {
       // A handshake that finishes after we gave up is not wanted by anyone.
@@ -108,11 +102,10 @@ export async function connectWithTimeout(
     },
   );
   attempt.catch(() => undefined);
-  try {
-    return await Promise.race([attempt, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withinTime(attempt, timeoutMs, () => {
+    timedOut = true;
+    return new IrohError(`connecting to ${peer.id} timed out after ${timeoutMs} ms`);
+  });
 }
 
 /** What closing an endpoint leaves: the addresses it was bound to, and the wait until they are free. */

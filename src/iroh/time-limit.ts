@@ -13,3 +13,20 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
   ]);
   clearTimeout(timer);
 }
+
+/**
+ * `promise`'s outcome, or a rejection with `expired()` once `ms` have passed first. The timer
+ * goes with the outcome and never keeps the process alive by itself.
+ */
+export async function withinTime<T>(promise: Promise<T>, ms: number, expired: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(expired()), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

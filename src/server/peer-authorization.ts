@@ -1,3 +1,4 @@
+import { withinTime } from '../iroh';
 import type { AllowPeersOption } from '../interfaces/iroh-options.interface';
 
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -11,7 +12,8 @@ export function peerAuthorizer(option: AllowPeersOption | undefined, timeoutMs =
   if (option === undefined) return async () => true;
   if (typeof option === 'function') {
     if (timeoutMs <= 0) return async endpointId => (await option(endpointId)) === true;
-    return endpointId => withTimeout(Promise.resolve(option(endpointId)), timeoutMs).then(answer => answer === true);
+    const expired = () => new Error(`no answer within ${timeoutMs} ms (allowPeersTimeout)`);
+    return async endpointId => (await withinTime(Promise.resolve(option(endpointId)), timeoutMs, expired)) === true;
   }
   if (!Array.isArray(option)) throw new TypeError('allowPeers must be a list of endpoint ids or a function');
   const allowed = new Set(
@@ -24,13 +26,4 @@ export function peerAuthorizer(option: AllowPeersOption | undefined, timeoutMs =
     }),
   );
   return async endpointId => allowed.has(endpointId);
-}
-
-function withTimeout<T>(answer: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (allowPeersTimeout)`)), ms);
-    timer.unref();
-  });
-  return Promise.race([answer, expired]).finally(() => clearTimeout(timer));
 }
