@@ -100,9 +100,15 @@ export function runWithProcessingHooks(
  * (processing hooks, an Observable result connected and left to run), and resolves once the
  * handler has settled: its Promise, and the Observable it returned, if any. Admission counts an
  * event until then. A pattern without a handler goes to Nest's own `handleEvent` (which logs it).
+ * `handler` is the pattern's handler when the caller has already looked it up.
  */
-export function runEventHandler(server: NestServer, pattern: string, packet: ReadPacket, context: unknown): Promise<void> {
-  const handler = server.getHandlerByPattern(pattern);
+export function runEventHandler(
+  server: NestServer,
+  pattern: string,
+  packet: ReadPacket,
+  context: unknown,
+  handler = server.getHandlerByPattern(pattern),
+): Promise<void> {
   if (!handler) return Promise.resolve(server.handleEvent(pattern, packet, context as never)).then(() => undefined);
   let streamSettled: Promise<void> | null = null;
   return runWithProcessingHooks(server, context, context, async runEndHook => {

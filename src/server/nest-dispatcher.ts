@@ -112,13 +112,12 @@ export class NestDispatcher implements RequestDispatcher {
       );
       return;
     }
-    const telemetry = channel.telemetry;
-    // An unknown pattern is reported as such (its name is the sender's choice); looked up only when recorded.
-    const known = !telemetry.enabled || this.server.getHandlerByPattern(pattern) !== null;
-    const call = telemetry.startHandling('event', pattern, channel.remoteEndpointId, packet.metadata, known);
+    // Looked up once: an unknown pattern is reported as such (its name is the sender's choice).
+    const handler = this.server.getHandlerByPattern(pattern);
+    const call = channel.telemetry.startHandling('event', pattern, channel.remoteEndpointId, packet.metadata, handler !== null);
     const context = new IrohContext([channel.remoteEndpointId, pattern, withoutTraceContext(packet.metadata), 0, undefined]);
     try {
-      await call.run(() => runEventHandler(this.server, pattern, packet as ReadPacket, context));
+      await call.run(() => runEventHandler(this.server, pattern, packet as ReadPacket, context, handler));
     } catch (err) {
       call.end(err);
       throw err;
