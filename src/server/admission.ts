@@ -1,4 +1,5 @@
 import { ErrorCode } from '../protocol';
+import { Counts } from './counts';
 import type { ServerLimits } from './server-limits';
 
 /** Why a request may not start. */
@@ -22,7 +23,7 @@ export interface AdmittedStream {
 export class Admission {
   private draining = false;
   private total = 0;
-  private readonly byPeer = new Map<string, number>();
+  private readonly byPeer = new Counts<string>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly limits: Pick<ServerLimits, 'maxConcurrentRequests' | 'maxConcurrentRequestsPerPeer'>) {}
@@ -52,7 +53,7 @@ export class Admission {
         message: `Too many requests in flight on this connection (maxConcurrentRequests ${maxConcurrentRequests})`,
       };
     }
-    if ((this.byPeer.get(stream.remoteEndpointId) ?? 0) >= maxConcurrentRequestsPerPeer) {
+    if (this.byPeer.get(stream.remoteEndpointId) >= maxConcurrentRequestsPerPeer) {
       return {
         code: ErrorCode.LIMIT_EXCEEDED,
         message: `Too many requests in flight from this peer (maxConcurrentRequestsPerPeer ${maxConcurrentRequestsPerPeer})`,
@@ -63,14 +64,12 @@ export class Admission {
 
   started(peer: string): void {
     this.total++;
-    this.byPeer.set(peer, (this.byPeer.get(peer) ?? 0) + 1);
+    this.byPeer.add(peer);
   }
 
   ended(peer: string): void {
     this.total--;
-    const left = (this.byPeer.get(peer) ?? 1) - 1;
-    if (left > 0) this.byPeer.set(peer, left);
-    else this.byPeer.delete(peer);
+    this.byPeer.remove(peer);
     if (this.total === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

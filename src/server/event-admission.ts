@@ -1,3 +1,4 @@
+import { Counts } from './counts';
 import type { ServerLimits } from './server-limits';
 
 /** The connection events come from, as admission sees it. */
@@ -15,8 +16,8 @@ type EventLimits = Pick<ServerLimits, 'maxConcurrentEvents' | 'maxConcurrentEven
  * more meanwhile), so QUIC flow control holds the sender back.
  */
 export class EventAdmission {
-  private readonly byConnection = new Map<EventSource, number>();
-  private readonly byPeer = new Map<string, number>();
+  private readonly byConnection = new Counts<EventSource>();
+  private readonly byPeer = new Counts<string>();
   private readonly waiters = new Map<EventSource, Array<() => void>>();
   private total = 0;
 
@@ -29,11 +30,14 @@ export class EventAdmission {
 
   /** Starts `run` (an event's handler, settling when it has) if the limits leave room; false when they do not. */
   tryStart(source: EventSource, run: () => Promise<void>): boolean {
-    const connection = this.byConnection.get(source) ?? 0;
-    const peer = this.byPeer.get(source.remoteEndpointId) ?? 0;
-    if (connection >= this.limits.maxConcurrentEvents || peer >= this.limits.maxConcurrentEventsPerPeer) return false;
-    this.byConnection.set(source, connection + 1);
-    this.byPeer.set(source.remoteEndpointId, peer + 1);
+    if (
+      this.byConnection.get(source) >= this.limits.maxConcurrentEvents ||
+      this.byPeer.get(source.remoteEndpointId) >= this.limits.maxConcurrentEventsPerPeer
+    ) {
+      return false;
+    }
+    this.byConnection.add(source);
+    this.byPeer.add(source.remoteEndpointId);
     this.total++;
     let settled: Promise<void>;
     try {
@@ -66,10 +70,10 @@ export class EventAdmission {
   }
 
   private finished(source: EventSource): void {
-    const peerWasFull = (this.byPeer.get(source.remoteEndpointId) ?? 0) >= this.limits.maxConcurrentEventsPerPeer;
+    const peerWasFull = this.byPeer.get(source.remoteEndpointId) >= this.limits.maxConcurrentEventsPerPeer;
     this.total--;
-    decrement(this.byConnection, source);
-    decrement(this.byPeer, source.remoteEndpointId);
+    this.byConnection.remove(source);
+    this.byPeer.remove(source.remoteEndpointId);
     this.wake(source);
     // The peer's other connections may have waited for its per-peer room.
     if (peerWasFull) {
@@ -85,10 +89,4 @@ export class EventAdmission {
     this.waiters.delete(source);
     for (const resolve of list) resolve();
   }
-}
-
-function decrement<K>(counts: Map<K, number>, key: K): void {
-  const left = (counts.get(key) ?? 1) - 1;
-  if (left > 0) counts.set(key, left);
-  else counts.delete(key);
 }
