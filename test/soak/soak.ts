@@ -111,7 +111,9 @@ function example(kind: string, text: string): void {
 
 /** The kind of a clean failure, or null when the error is not one a caller can expect. */
 function cleanKind(err: unknown): string | null {
-  if (err instanceof IrohClientError) return ['CONNECTION_LOST', 'CLIENT_CLOSED'].includes(err.code) ? err.code : null;
+  // CONNECT_FAILED: sent while the only server restarts (it refuses connections while it
+  // closes, then is down), the request fails fast with that code, as documented.
+  if (err instanceof IrohClientError) return ['CONNECTION_LOST', 'CLIENT_CLOSED', 'CONNECT_FAILED'].includes(err.code) ? err.code : null;
   if (err instanceof Error && err.name === 'IrohError' && /timed out|cannot connect/.test(err.message)) return 'CONNECT_FAILED';
   const code = (err as { code?: unknown })?.code;
   if (code === 'GOING_AWAY') return 'GOING_AWAY';
